@@ -1,0 +1,231 @@
+"""Acoustic recordings: an immutable ``Audio`` value, block-wise probing, windows and log-mel spectrograms.
+
+Decoding uses libsndfile (``soundfile``: WAV 8/16/24/32-bit, float WAV, FLAC, OGG, MP3), resampling
+uses libsoxr (``soxr``, "HQ" quality), and the mel filterbank is librosa's (Slaney scale, as in
+``librosa.filters.mel``). Shapes: mono samples ``(n,)``; windows ``(N, n)``; spectrograms
+``(N, n_mels, frames)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from models.errors import MediaError
+
+log = logging.getLogger(__name__)
+
+_BLOCK_FRAMES = 1 << 16
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """Header facts about a recording.
+
+    Attributes:
+        mime: ``audio/wav``, ``audio/flac``, ``audio/mpeg`` or ``audio/ogg`` (from the content).
+        sample_rate_hz: native sample rate.
+        channels: channel count.
+        frames: samples per channel (decoded count, not the header's estimate).
+        duration_s: ``frames / sample_rate_hz``.
+        subtype: libsndfile subtype such as ``PCM_16`` or ``FLOAT``.
+    """
+
+    mime: str
+    sample_rate_hz: int
+    channels: int
+    frames: int
+    duration_s: float
+    subtype: str
+
+
+_MIME = {"WAV": "audio/wav", "WAVEX": "audio/wav", "RF64": "audio/wav", "W64": "audio/wav",
+         "FLAC": "audio/flac", "MP3": "audio/mpeg", "OGG": "audio/ogg", "AIFF": "audio/aiff"}
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Immutable mono or multichannel audio.
+
+    Attributes:
+        samples: ``(n,)`` mono or ``(channels, n)`` float32 in ``[-1, 1]``.
+        sample_rate_hz: samples per second.
+    """
+
+    samples: np.ndarray
+    sample_rate_hz: int
+
+    @property
+    def channels(self) -> int:
+        """Number of channels."""
+        return 1 if self.samples.ndim == 1 else self.samples.shape[0]
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return self.samples.shape[-1] / self.sample_rate_hz
+
+    def to_mono(self) -> Audio:
+        """Mean of the channels (a new object); mono audio is returned unchanged."""
+        if self.samples.ndim == 1:
+            return self
+        return Audio(self.samples.mean(axis=0).astype(np.float32), self.sample_rate_hz)
+
+    def resample(self, sample_rate_hz: int) -> Audio:
+        """Resample with libsoxr (HQ, linear phase); returns a new object."""
+        if sample_rate_hz == self.sample_rate_hz:
+            return self
+        x = soxr.resample(self.samples.T, self.sample_rate_hz, sample_rate_hz, quality="HQ")
+        return Audio(np.ascontiguousarray(x.T, dtype=np.float32), sample_rate_hz)
+
+
+def probe_audio(path: str | Path) -> AudioInfo:
+    """Open a recording, decode it block by block (memory independent of length) and count frames.
+
+    Raises:
+        MediaError: ``unsupported_format`` if libsndfile does not recognise the content,
+            ``corrupt`` if decoding fails part-way, ``empty_audio`` if it holds no samples.
+    """
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise MediaError(path, "unsupported_format", f"not a readable audio file ({exc})") from exc
+    frames = 0
+    try:
+        with sf.SoundFile(str(path)) as fh:
+            for block in fh.blocks(blocksize=_BLOCK_FRAMES, dtype="float32", always_2d=True):
+                frames += block.shape[0]
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise MediaError(path, "corrupt", f"decoding failed after {frames} frames ({exc})") from exc
+    if frames == 0:
+        raise MediaError(path, "empty_audio", "recording holds no samples")
+    return AudioInfo(
+        mime=_MIME.get(info.format, f"audio/{info.format.lower()}"),
+        sample_rate_hz=int(info.samplerate),
+        channels=int(info.channels),
+        frames=frames,
+        duration_s=frames / info.samplerate,
+        subtype=info.subtype,
+    )
+
+
+def load_audio(path: str | Path, sample_rate_hz: int | None = None, mono: bool = True) -> Audio:
+    """Decode a recording to float32, optionally mixed down and resampled.
+
+    Args:
+        path: WAV / FLAC / MP3 / OGG file (format recognised from content).
+        sample_rate_hz: target rate; None keeps the native rate.
+        mono: mix channels down by their mean.
+
+    Raises:
+        MediaError: ``unsupported_format``, ``corrupt`` or ``empty_audio``.
+    """
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise MediaError(path, "corrupt", str(exc)) from exc
+    if data.shape[0] == 0:
+        raise MediaError(path, "empty_audio", "recording holds no samples")
+    audio = Audio(np.ascontiguousarray(data.T), int(sr))
+    if mono:
+        audio = Audio(audio.samples[0], audio.sample_rate_hz) if audio.channels == 1 else audio.to_mono()
+    return audio.resample(sample_rate_hz) if sample_rate_hz else audio
+
+
+def window_bounds(duration_s: float, window_s: float, hop_s: float, min_tail_s: float) -> list[tuple[float, float]]:
+    """Start and end (s) of each analysis window of a recording.
+
+    Windows start every ``hop_s`` and are ``window_s`` long. A last, shorter window is added when
+    the recording's uncovered tail is at least ``min_tail_s``; a recording shorter than one window
+    yields exactly one window ``(0, duration_s)``. Ends never exceed ``duration_s``.
+
+    Raises:
+        ValueError: non-positive ``window_s`` or ``hop_s``.
+    """
+    if window_s <= 0 or hop_s <= 0:
+        raise ValueError("window_s and hop_s must be positive")
+    if duration_s <= 0:
+        return []
+    eps = 1e-9
+    bounds: list[tuple[float, float]] = []
+    start = 0.0
+    while start + window_s <= duration_s + eps:
+        bounds.append((round(start, 6), round(start + window_s, 6)))
+        start += hop_s
+    covered = bounds[-1][1] if bounds else 0.0
+    if not bounds or (duration_s - covered >= min_tail_s - eps and start < duration_s - eps):
+        bounds.append((round(start if bounds else 0.0, 6), round(duration_s, 6)))
+    return bounds
+
+
+def cut_windows(audio: Audio, bounds: list[tuple[float, float]], window_s: float) -> np.ndarray:
+    """Cut mono audio into fixed-length windows, zero-padding short ones at the end.
+
+    Returns:
+        ``(len(bounds), round(window_s * sample_rate_hz))`` float32.
+    """
+    n = round(window_s * audio.sample_rate_hz)
+    out = np.zeros((len(bounds), n), np.float32)
+    for i, (start, end) in enumerate(bounds):
+        a = round(start * audio.sample_rate_hz)
+        seg = audio.samples[a : min(a + n, round(end * audio.sample_rate_hz))]
+        out[i, : seg.shape[0]] = seg
+    return out
+
+
+@lru_cache(maxsize=8)
+def mel_filterbank(sample_rate_hz: int, n_fft: int, n_mels: int, fmin_hz: float, fmax_hz: float) -> np.ndarray:
+    """Slaney-normalised mel filterbank ``(n_mels, n_fft // 2 + 1)`` from ``librosa.filters.mel``."""
+    import librosa  # imported lazily: librosa's import is slow and only spectrograms need it
+
+    return librosa.filters.mel(sr=sample_rate_hz, n_fft=n_fft, n_mels=n_mels, fmin=fmin_hz,
+                               fmax=min(fmax_hz, sample_rate_hz / 2)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class AudioPreprocessing:
+    """Ordered, pure steps from a recording to model input; saved in audio model bundles.
+
+    decode -> mix to mono -> resample to ``sample_rate_hz`` -> windows (``window_s``, ``hop_s``)
+    -> power STFT (Hann, ``n_fft``, ``hop_length``) -> mel (``n_mels``, ``fmin_hz``..``fmax_hz``)
+    -> dB (``10 log10(P + 1e-10)``) -> per-window standardisation (zero mean, unit variance; a
+    silent window stays all zeros, never NaN).
+    """
+
+    sample_rate_hz: int = 22050
+    window_s: float = 3.0
+    hop_s: float = 3.0
+    min_tail_s: float = 1.0
+    n_fft: int = 1024
+    hop_length: int = 512
+    n_mels: int = 64
+    fmin_hz: float = 50.0
+    fmax_hz: float = 11025.0
+
+    def windows(self, audio: Audio) -> tuple[list[tuple[float, float]], np.ndarray]:
+        """Mono audio at any rate -> (window bounds in s, ``(N, samples)`` float32 windows)."""
+        audio = audio.to_mono().resample(self.sample_rate_hz)
+        bounds = window_bounds(audio.duration_s, self.window_s, self.hop_s, self.min_tail_s)
+        return bounds, cut_windows(audio, bounds, self.window_s)
+
+    def spectrograms(self, windows: np.ndarray) -> np.ndarray:
+        """``(N, samples)`` -> standardised log-mel ``(N, n_mels, frames)`` float32."""
+        import torch
+
+        if windows.shape[0] == 0:
+            return np.zeros((0, self.n_mels, 1 + windows.shape[1] // self.hop_length), np.float32)
+        x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
+        spec = torch.stft(x, self.n_fft, self.hop_length, window=torch.hann_window(self.n_fft),
+                          center=True, return_complex=True).abs().pow(2)
+        fb = torch.from_numpy(mel_filterbank(self.sample_rate_hz, self.n_fft, self.n_mels,
+                                             self.fmin_hz, self.fmax_hz))
+        db = 10.0 * torch.log10(torch.matmul(fb, spec) + 1e-10)
+        mean = db.mean(dim=(1, 2), keepdim=True)
+        std = db.std(dim=(1, 2), keepdim=True)
+        return ((db - mean) / (std + 1e-3)).numpy().astype(np.float32)

@@ -1,0 +1,210 @@
+"""Species catalogue: names, taxonomy, status in China and the invasive-species flag.
+
+The catalogue is a CSV kept in git (``models/data/species.csv``), one row per taxon, with Darwin
+Core column names where they exist (``scientificName``, ``taxonRank``, ``class``, ``order``,
+``family``) plus ``vernacularNameEN``/``vernacularNameZH``, ``statusChina`` (native, introduced,
+invasive, domestic, absent), ``statusSource`` (the list that says so, e.g. the 2023 list of key
+managed invasive alien species, 重点管理外来入侵物种名录), ``sensitive`` (coordinates to generalise)
+and an optional per-species ``detectionThreshold``.
+
+Names are matched after Unicode NFC normalisation, trimming (spaces, tabs, CR), collapsing inner
+whitespace and case folding, so ``" Procyon lotor\\r"`` matches ``Procyon lotor``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import unicodedata
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from models.errors import CatalogueError
+
+log = logging.getLogger(__name__)
+
+#: Label of the "no animal" class (Camtrap DP ``observationType`` ``blank``).
+BLANK = "blank"
+STATUSES = ("native", "introduced", "invasive", "domestic", "absent")
+_BLANK_ALIASES = {"", "blank", "empty", "none", "no animal"}
+
+
+def normalise_name(name: str) -> str:
+    """Matching key of a scientific name: NFC, whitespace trimmed and collapsed, case-folded."""
+    return " ".join(unicodedata.normalize("NFC", name).split()).casefold()
+
+
+def clean_name(name: str) -> str:
+    """Display form of a name: NFC with whitespace trimmed and collapsed; case kept."""
+    return " ".join(unicodedata.normalize("NFC", name).split())
+
+
+@dataclass(frozen=True)
+class Species:
+    """One catalogue row."""
+
+    scientificName: str
+    taxonRank: str
+    vernacularNameEN: str
+    vernacularNameZH: str
+    class_: str
+    order: str
+    family: str
+    statusChina: str
+    statusSource: str
+    sensitive: bool = False
+    detectionThreshold: float | None = None
+
+    @property
+    def is_invasive(self) -> bool:
+        """True when listed as invasive in China."""
+        return self.statusChina == "invasive"
+
+    def as_dict(self) -> dict:
+        """Plain dict with ``class`` as the key for ``class_``."""
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["class"] = d.pop("class_")
+        d["isInvasive"] = self.is_invasive
+        return d
+
+
+@dataclass(frozen=True)
+class NameList:
+    """Result of reading a plain list of names (one per line).
+
+    Attributes:
+        names: cleaned names in file order, without duplicates.
+        normalised: how many entries needed trimming or other normalisation.
+        skipped_lines: 1-based numbers of blank lines that were ignored.
+    """
+
+    names: tuple[str, ...]
+    normalised: int
+    skipped_lines: tuple[int, ...] = field(default_factory=tuple)
+
+
+def read_name_list(path: str | Path) -> NameList:
+    """Read a list of scientific names, one per line (e.g. an invasive-species list).
+
+    Stray spaces, tabs, CR and a UTF-8 BOM are removed; blank lines are ignored and reported by
+    line number, never turned into an empty name.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    text = Path(path).read_text(encoding="utf-8-sig")
+    names: list[str] = []
+    seen: set[str] = set()
+    normalised = 0
+    skipped: list[int] = []
+    for lineno, raw in enumerate(text.split("\n"), start=1):
+        cleaned = clean_name(raw)
+        if not cleaned:
+            if lineno < len(text.split("\n")) or raw:  # the final newline is not a blank line
+                skipped.append(lineno)
+            continue
+        if cleaned != raw:
+            normalised += 1
+        if normalise_name(cleaned) not in seen:
+            seen.add(normalise_name(cleaned))
+            names.append(cleaned)
+    if skipped:
+        log.warning("%s: ignored blank line(s) %s", path, ", ".join(map(str, skipped)))
+    log.info("%s: %d names read, %d normalised", path, len(names), normalised)
+    return NameList(tuple(names), normalised, tuple(skipped))
+
+
+def _to_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "y"}
+
+
+class Catalogue:
+    """Lookup of species by scientific name (normalised), with the invasive-species flag.
+
+    Args:
+        species: the catalogue rows.
+        extra_invasive: further names to flag as invasive (e.g. from a regional list read with
+            :func:`read_name_list`); names not in the catalogue are still flagged.
+    """
+
+    def __init__(self, species: list[Species], extra_invasive: tuple[str, ...] = ()) -> None:
+        self._by_key: dict[str, Species] = {}
+        for sp in species:
+            key = normalise_name(sp.scientificName)
+            if key in self._by_key:
+                raise CatalogueError(f"duplicate catalogue entry {sp.scientificName!r}")
+            self._by_key[key] = sp
+        self._extra_invasive = {normalise_name(n) for n in extra_invasive}
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, extra_invasive: tuple[str, ...] = ()) -> Catalogue:
+        """Read the catalogue CSV (the packaged ``models/data/species.csv`` when ``path`` is None).
+
+        Raises:
+            CatalogueError: an invalid ``statusChina`` or threshold, or a duplicate name.
+        """
+        if path is None:
+            text = resources.files("models").joinpath("data/species.csv").read_text(encoding="utf-8")
+            source = "models/data/species.csv"
+        else:
+            text = Path(path).read_text(encoding="utf-8-sig")
+            source = str(path)
+        rows = list(csv.DictReader(text.splitlines()))
+        species = []
+        for i, row in enumerate(rows, start=2):
+            status = row["statusChina"].strip()
+            if status not in STATUSES:
+                raise CatalogueError(f"{source} line {i}: statusChina {status!r} is not one of {STATUSES}")
+            thr = row.get("detectionThreshold", "").strip()
+            try:
+                threshold = float(thr) if thr else None
+            except ValueError as exc:
+                raise CatalogueError(f"{source} line {i}: detectionThreshold {thr!r} is not a number") from exc
+            species.append(Species(
+                scientificName=clean_name(row["scientificName"]), taxonRank=row["taxonRank"].strip(),
+                vernacularNameEN=row["vernacularNameEN"].strip(), vernacularNameZH=row["vernacularNameZH"].strip(),
+                class_=row["class"].strip(), order=row["order"].strip(), family=row["family"].strip(),
+                statusChina=status, statusSource=row["statusSource"].strip(),
+                sensitive=_to_bool(row.get("sensitive", "")), detectionThreshold=threshold,
+            ))
+        return cls(species, extra_invasive)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def __iter__(self):
+        return iter(self._by_key.values())
+
+    def get(self, name: str) -> Species | None:
+        """The entry for ``name`` (matched after normalisation), or None."""
+        return self._by_key.get(normalise_name(name))
+
+    def is_invasive(self, name: str | None) -> bool:
+        """True when ``name`` is invasive in China (catalogue status or an extra list)."""
+        if not name or is_blank(name):
+            return False
+        key = normalise_name(name)
+        sp = self._by_key.get(key)
+        return key in self._extra_invasive or (sp is not None and sp.is_invasive)
+
+    def resolve(self, label: str, where: str = "") -> str:
+        """Canonical label for a dataset label: the catalogue's ``scientificName`` or :data:`BLANK`.
+
+        Raises:
+            CatalogueError: the label is not in the catalogue; the message names it and ``where``.
+        """
+        if is_blank(label):
+            return BLANK
+        sp = self.get(label)
+        if sp is None:
+            raise CatalogueError(
+                f"label {clean_name(label)!r}{' in ' + where if where else ''} is not in the species "
+                "catalogue; add a row to models/data/species.csv (scientificName, names, taxonomy, statusChina)"
+            )
+        return sp.scientificName
+
+
+def is_blank(label: str | None) -> bool:
+    """True for the empty/blank class (``''``, ``blank``, ``empty``, ``none``; any case/whitespace)."""
+    return label is None or normalise_name(label) in _BLANK_ALIASES

@@ -1,0 +1,170 @@
+"""Detections database schema (SQLAlchemy 2.0) and idempotent writes; SQLite by default, any URL works.
+
+Tables follow Camtrap DP names: ``stations``, ``deployments``, ``media`` and ``detections``
+(Camtrap DP ``observations`` made by a model: one row per image, or per audio window, with the
+top-1 class; the top-k alternatives are kept as JSON). Times are stored twice: the ISO 8601 text
+with the local offset as recorded, and a naive UTC ``DateTime`` for range queries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the detections schema."""
+
+
+class Station(Base):
+    """An observation station (a site holding one or more deployments)."""
+
+    __tablename__ = "stations"
+    stationID: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stationName: Mapped[str] = mapped_column(String(256), default="")
+    note: Mapped[str] = mapped_column(String(1024), default="")
+
+
+class Deployment(Base):
+    """A device placed at a station for a period (Camtrap DP ``deployments``)."""
+
+    __tablename__ = "deployments"
+    deploymentID: Mapped[str] = mapped_column(String(128), primary_key=True)
+    stationID: Mapped[str] = mapped_column(String(64), index=True, default="")
+    deviceType: Mapped[str] = mapped_column(String(32), default="")
+    deviceModel: Mapped[str] = mapped_column(String(256), default="")
+    latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    coordinateUncertainty_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="")
+    deploymentStart: Mapped[str] = mapped_column(String(40), default="")
+    deploymentEnd: Mapped[str] = mapped_column(String(40), default="")
+    licence: Mapped[str] = mapped_column(String(512), default="")
+    attribution: Mapped[str] = mapped_column(String(512), default="")
+
+
+class Media(Base):
+    """One media file (Camtrap DP ``media``); ``mediaID`` derives from the SHA-256 of its bytes."""
+
+    __tablename__ = "media"
+    mediaID: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    deploymentID: Mapped[str] = mapped_column(String(128), index=True, default="")
+    stationID: Mapped[str] = mapped_column(String(64), index=True, default="")
+    filePath: Mapped[str] = mapped_column(String(1024), default="")
+    fileName: Mapped[str] = mapped_column(String(512), default="")
+    fileMediatype: Mapped[str] = mapped_column(String(64), default="")
+    modality: Mapped[str] = mapped_column(String(16), default="")
+    timestamp: Mapped[str] = mapped_column(String(40), default="")
+    timestampUTC: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    timestampIssues: Mapped[str] = mapped_column(String(128), default="")
+    bytes: Mapped[int] = mapped_column(Integer, default=0)
+    width_px: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height_px: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sample_rate_hz: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    channels: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    origin: Mapped[str] = mapped_column(String(32), default="station_drop")
+    created: Mapped[datetime] = mapped_column(DateTime, default=lambda: datetime.now(UTC).replace(tzinfo=None))
+
+
+class Detection(Base):
+    """A machine classification of one image or one audio window (Camtrap DP observation).
+
+    ``start_s``/``end_s`` are offsets in the media (0/0 for a still image); ``eventStart`` is the
+    absolute time when the media's timestamp is known. ``scientificName`` is NULL for a blank.
+    """
+
+    __tablename__ = "detections"
+    detectionID: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mediaID: Mapped[str] = mapped_column(ForeignKey("media.mediaID", ondelete="CASCADE"), index=True)
+    deploymentID: Mapped[str] = mapped_column(String(128), index=True, default="")
+    stationID: Mapped[str] = mapped_column(String(64), index=True, default="")
+    modality: Mapped[str] = mapped_column(String(16), index=True)
+    start_s: Mapped[float] = mapped_column(Float, default=0.0)
+    end_s: Mapped[float] = mapped_column(Float, default=0.0)
+    eventStart: Mapped[str] = mapped_column(String(40), default="")
+    eventStartUTC: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    observationType: Mapped[str] = mapped_column(String(16), default="animal")
+    scientificName: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
+    classificationProbability: Mapped[float] = mapped_column(Float)
+    isInvasive: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    topK: Mapped[list] = mapped_column(JSON, default=list)
+    modelVersion: Mapped[str] = mapped_column(String(128), index=True)
+    classificationMethod: Mapped[str] = mapped_column(String(16), default="machine")
+    classifiedBy: Mapped[str] = mapped_column(String(256), default="")
+    classificationTimestamp: Mapped[str] = mapped_column(String(40), default="")
+
+    __table_args__ = (Index("ix_detections_species_prob", "scientificName", "classificationProbability"),)
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; SQLite gets foreign keys on and a 30 s busy timeout (concurrent readers)."""
+    kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    engine = create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()
+    return engine
+
+
+def create_schema(engine: Engine) -> None:
+    """Create missing tables (idempotent)."""
+    Base.metadata.create_all(engine)
+
+
+def detection_id(media_id: str, start_s: float, model_version: str) -> str:
+    """Deterministic detection key: SHA-256 of ``mediaID|start_s|modelVersion``, 32 hex digits.
+
+    Re-publishing the same predictions therefore updates rows instead of adding new ones.
+    """
+    return hashlib.sha256(f"{media_id}|{start_s:.3f}|{model_version}".encode()).hexdigest()[:32]
+
+
+def to_utc(iso: str | None) -> datetime | None:
+    """ISO 8601 with offset -> naive UTC ``datetime``; None when empty or without offset."""
+    if not iso:
+        return None
+    dt = datetime.fromisoformat(iso)
+    if dt.tzinfo is None:
+        return None
+    return dt.astimezone(UTC).replace(tzinfo=None)
+
+
+def upsert(session: Session, model: type[Base], rows: Iterable[dict]) -> int:
+    """Insert or update rows by primary key (``Session.merge``, portable across SQLite/PostgreSQL).
+
+    Returns:
+        Number of rows written.
+    """
+    n = 0
+    for row in rows:
+        session.merge(model(**row))
+        n += 1
+    return n
+
+
+def media_by_sha(session: Session, sha256: str) -> Media | None:
+    """The media row holding these exact bytes, if any."""
+    return session.scalars(select(Media).where(Media.sha256 == sha256)).first()

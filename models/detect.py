@@ -1,0 +1,126 @@
+"""From media to species predictions with calibrated probabilities and invasive-species flags.
+
+Used by the ``predict`` stage (batches of station media) and by the web layer (one upload), so
+both produce identical rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from models.audio import load_audio
+from models.bundle import Classifier, top_k
+from models.catalogue import BLANK, Catalogue
+from models.db import detection_id, to_utc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One classified image or audio window.
+
+    ``start_s``/``end_s`` are offsets in the media in seconds (0/0 for an image); ``eventStart``
+    is the absolute ISO 8601 time when the media's timestamp is known, else empty.
+    ``scientificName`` is empty for a blank (``observationType`` ``blank``). ``topK`` is a JSON
+    list of ``[scientificName, probability]`` pairs.
+    """
+
+    mediaID: str
+    deploymentID: str
+    stationID: str
+    filePath: str
+    modality: str
+    start_s: float
+    end_s: float
+    eventStart: str
+    scientificName: str
+    observationType: str
+    classificationProbability: float
+    isInvasive: bool
+    topK: str
+    modelVersion: str
+
+
+PREDICTION_FIELDS = list(Prediction.__dataclass_fields__)
+
+
+def _shift(iso: str, seconds: float) -> str:
+    if not iso:
+        return ""
+    return (datetime.fromisoformat(iso) + timedelta(seconds=seconds)).isoformat()
+
+
+def make_predictions(media: dict, probs: np.ndarray, spans: list[tuple[float, float]], classifier: Classifier,
+                     catalogue: Catalogue, k: int) -> list[Prediction]:
+    """Turn ``(N, C)`` probabilities for ``N`` spans of one media item into predictions.
+
+    Args:
+        media: a media index row (``mediaID``, ``deploymentID``, ``stationID``, ``filePath``,
+            ``modality``, ``timestamp``).
+        probs: calibrated probabilities, one row per span.
+        spans: ``(start_s, end_s)`` per row.
+        classifier: gives labels and the model version.
+        catalogue: gives the invasive flag.
+        k: how many alternatives to keep.
+    """
+    out = []
+    for (start, end), alts in zip(spans, top_k(probs, classifier.labels, k), strict=True):
+        label, p = alts[0]
+        blank = label == BLANK
+        out.append(Prediction(
+            mediaID=media["mediaID"], deploymentID=media.get("deploymentID", ""), stationID=media.get("stationID", ""),
+            filePath=media.get("filePath", ""), modality=media["modality"], start_s=round(start, 3), end_s=round(end, 3),
+            eventStart=_shift(media.get("timestamp", ""), start), scientificName="" if blank else label,
+            observationType="blank" if blank else "animal", classificationProbability=round(p, 6),
+            isInvasive=catalogue.is_invasive(label), topK=json.dumps([[a, round(b, 6)] for a, b in alts]),
+            modelVersion=classifier.meta.model_version,
+        ))
+    return out
+
+
+def classify_images(classifier: Classifier, media: list[dict], pixels: list[np.ndarray], catalogue: Catalogue,
+                    k: int, batch_size: int = 32) -> list[Prediction]:
+    """Classify decoded, resized images (``(S, S, 3) uint8`` each), one prediction per image."""
+    if not media:
+        return []
+    pre = classifier.meta.image_preprocessing()
+    probs = classifier.predict(pre.normalise(np.stack(pixels)), batch_size)
+    out = []
+    for i, m in enumerate(media):
+        out += make_predictions(m, probs[i : i + 1], [(0.0, 0.0)], classifier, catalogue, k)
+    return out
+
+
+def classify_recording(classifier: Classifier, media: dict, path: str | Path, catalogue: Catalogue, k: int,
+                       batch_size: int = 64) -> list[Prediction]:
+    """Classify every analysis window of a recording; one prediction per window.
+
+    Raises:
+        MediaError: the recording cannot be decoded or is empty.
+    """
+    pre = classifier.meta.audio_preprocessing()
+    bounds, windows = pre.windows(load_audio(path))
+    specs = pre.spectrograms(windows)[:, None]
+    probs = classifier.predict(specs, batch_size)
+    return make_predictions(media, probs, bounds, classifier, catalogue, k)
+
+
+def detection_row(p: Prediction, classified_at: datetime | None = None) -> dict:
+    """A ``detections`` table row for a prediction (``detectionID`` is deterministic)."""
+    d = asdict(p)
+    d.pop("filePath")
+    d["scientificName"] = d["scientificName"] or None
+    d["topK"] = json.loads(d["topK"]) if isinstance(d["topK"], str) else d["topK"]
+    d["eventStartUTC"] = to_utc(p.eventStart)
+    d["detectionID"] = detection_id(p.mediaID, p.start_s, p.modelVersion)
+    d["classificationMethod"] = "machine"
+    d["classifiedBy"] = p.modelVersion
+    d["classificationTimestamp"] = (classified_at or datetime.now(UTC)).isoformat(timespec="seconds")
+    return d

@@ -1,0 +1,225 @@
+"""Camera-trap image decoding and preprocessing with OpenCV.
+
+All arrays are ``uint8`` RGB in ``(H, W, 3)`` layout unless stated otherwise. Decoding follows the
+displayed geometry: OpenCV applies the EXIF ``Orientation`` tag when it decodes with
+``IMREAD_COLOR`` (OpenCV docs, ``cv::ImreadModes``), greyscale/infrared frames come back with
+three equal channels, alpha is dropped, and 16-bit images are scaled to 8 bits.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+import filetype
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from models.errors import MediaError
+
+log = logging.getLogger(__name__)
+
+#: Default ceiling on decoded pixels; Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``,
+#: 89,478,485 px) warns at this size, so we reject above it before decoding.
+DEFAULT_MAX_PIXELS = 89_478_485
+
+_EXIF_IFD = 0x8769
+_TAG_DATETIME_ORIGINAL = 36867
+_TAG_OFFSET_TIME_ORIGINAL = 36881
+_TAG_ORIENTATION = 274
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What a header read (no full decode) tells about an image.
+
+    Attributes:
+        mime: media type sniffed from the content (not the extension), e.g. ``image/jpeg``.
+        width_px, height_px: displayed size, i.e. after EXIF orientation.
+        orientation: EXIF Orientation (1 when absent).
+        exif_datetime: ``DateTimeOriginal`` as written by the camera (naive), or None.
+        exif_offset: ``OffsetTimeOriginal`` such as ``+08:00``, or None.
+    """
+
+    mime: str
+    width_px: int
+    height_px: int
+    orientation: int = 1
+    exif_datetime: datetime | None = None
+    exif_offset: str | None = None
+
+
+def sniff_mime(head: bytes) -> str | None:
+    """Media type from the first bytes of a file (``filetype`` signatures), or None if unknown."""
+    kind = filetype.guess(head)
+    return kind.mime if kind else None
+
+
+def _parse_exif_datetime(raw: object) -> datetime | None:
+    if not isinstance(raw, str):
+        return None
+    raw = raw.strip().rstrip("\x00")
+    try:
+        return datetime.strptime(raw, "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+
+
+def read_image_info(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
+    """Read an image header and check that the file is a complete, decodable image.
+
+    The check is cheap but strict: size from the header (rejecting more than ``max_pixels`` before
+    any full decode), a JPEG must end with its EOI marker ``FF D9`` (libjpeg fills a truncated scan
+    with grey and only prints a warning), and the image must decode (at 1/8 scale for JPEG).
+
+    Args:
+        data: the file's bytes.
+        name: used in error messages.
+        max_pixels: largest accepted width x height.
+
+    Raises:
+        MediaError: reason ``unsupported_format``, ``image_too_large``, ``truncated`` or ``corrupt``.
+    """
+    mime = sniff_mime(data[:262])
+    if mime is None or not mime.startswith("image/"):
+        raise MediaError(name, "unsupported_format", f"content is not a recognised image ({mime or 'unknown'})")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            width, height = im.size
+            exif = im.getexif()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise MediaError(name, "corrupt", str(exc)) from exc
+    except Image.DecompressionBombError as exc:  # pragma: no cover - Pillow raises above 2x its limit
+        raise MediaError(name, "image_too_large", str(exc)) from exc
+    if width * height > max_pixels:
+        raise MediaError(name, "image_too_large", f"{width}x{height} px exceeds the limit of {max_pixels} px")
+    orientation = int(exif.get(_TAG_ORIENTATION, 1) or 1)
+    sub = exif.get_ifd(_EXIF_IFD)
+    dt = _parse_exif_datetime(sub.get(_TAG_DATETIME_ORIGINAL) or exif.get(306))
+    offset = sub.get(_TAG_OFFSET_TIME_ORIGINAL)
+    if mime == "image/jpeg" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        raise MediaError(name, "truncated", "JPEG has no end-of-image marker (FF D9)")
+    flag = cv2.IMREAD_REDUCED_GRAYSCALE_8 if mime == "image/jpeg" else cv2.IMREAD_UNCHANGED
+    if cv2.imdecode(np.frombuffer(data, np.uint8), flag) is None:
+        raise MediaError(name, "corrupt", "OpenCV could not decode the image")
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    return ImageInfo(
+        mime=mime,
+        width_px=width,
+        height_px=height,
+        orientation=orientation,
+        exif_datetime=dt,
+        exif_offset=offset.strip() if isinstance(offset, str) else None,
+    )
+
+
+def _reduced_flag(shorter_side_px: int, target_px: int | None) -> tuple[int, int]:
+    """Largest libjpeg DCT scaling (1/2, 1/4, 1/8) that keeps the shorter side >= ``target_px``."""
+    if target_px:
+        for factor, flag in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
+                             (2, cv2.IMREAD_REDUCED_COLOR_2)):
+            if shorter_side_px // factor >= target_px:
+                return factor, flag
+    return 1, cv2.IMREAD_COLOR
+
+
+def decode_image(data: bytes, name: str = "<bytes>", target_px: int | None = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode an image to RGB ``(H, W, 3) uint8`` in displayed orientation.
+
+    Args:
+        data: the file's bytes.
+        name: used in error messages.
+        target_px: if given, JPEGs are decoded at a reduced DCT scale whose shorter side is still
+            at least this many pixels (much faster for full-resolution camera frames).
+        max_pixels: largest accepted width x height (checked on the header first).
+
+    Raises:
+        MediaError: as :func:`read_image_info`.
+    """
+    info = read_image_info(data, name, max_pixels)
+    flag = cv2.IMREAD_COLOR
+    if info.mime == "image/jpeg":
+        _, flag = _reduced_flag(min(info.width_px, info.height_px), target_px)
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    if bgr is None:  # pragma: no cover - read_image_info decoded it already
+        raise MediaError(name, "corrupt", "OpenCV could not decode the image")
+    if bgr.dtype != np.uint8:
+        bgr = (bgr / 257).astype(np.uint8)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def load_image(path: str | Path, target_px: int | None = None,
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read and decode an image file; see :func:`decode_image`.
+
+    Raises:
+        MediaError: reason ``unreadable`` if the file cannot be read, else as :func:`decode_image`.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise MediaError(path, "unreadable", str(exc)) from exc
+    return decode_image(data, str(path), target_px, max_pixels)
+
+
+def crop_strips(img: np.ndarray, top_frac: float = 0.0, bottom_frac: float = 0.0) -> np.ndarray:
+    """Remove burnt-in camera info strips (date, temperature, brand) from the top and bottom.
+
+    Args:
+        img: ``(H, W, C)`` array.
+        top_frac, bottom_frac: fraction of the height to drop at each edge, in ``[0, 0.5)``.
+
+    Returns:
+        A view ``(H', W, C)`` with ``H' = H - round(H*top_frac) - round(H*bottom_frac)``.
+    """
+    h = img.shape[0]
+    top, bottom = round(h * top_frac), round(h * bottom_frac)
+    return img[top : h - bottom] if top or bottom else img
+
+
+def resize_square(img: np.ndarray, size_px: int) -> np.ndarray:
+    """Resize to ``(size_px, size_px, C)`` without cropping.
+
+    Camera-trap animals are often at the frame's edge, so the whole frame is kept (aspect ratio is
+    not preserved) rather than centre-cropped. ``INTER_AREA`` when shrinking, as OpenCV recommends
+    for decimation; ``INTER_LINEAR`` when enlarging.
+    """
+    h, w = img.shape[:2]
+    interp = cv2.INTER_AREA if size_px < min(h, w) else cv2.INTER_LINEAR
+    return cv2.resize(img, (size_px, size_px), interpolation=interp)
+
+
+@dataclass(frozen=True)
+class ImagePreprocessing:
+    """The ordered, pure steps that turn an image file into the model's input; saved in bundles.
+
+    Steps: decode (EXIF-oriented RGB, reduced-scale JPEG decode) -> crop info strips -> resize to
+    ``size_px`` square -> scale to ``[0, 1]`` -> normalise with ``mean``/``std`` (per channel, from
+    the timm model's data config).
+    """
+
+    size_px: int
+    crop_top_frac: float = 0.0
+    crop_bottom_frac: float = 0.0
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def pixels(self, data: bytes, name: str = "<bytes>") -> np.ndarray:
+        """File bytes -> cropped, resized ``(size_px, size_px, 3) uint8`` RGB."""
+        # Strips are cropped after decode, so decode to enough pixels to keep size_px after cropping.
+        img = decode_image(data, name, target_px=self.size_px * 2, max_pixels=self.max_pixels)
+        return resize_square(crop_strips(img, self.crop_top_frac, self.crop_bottom_frac), self.size_px)
+
+    def normalise(self, batch: np.ndarray) -> np.ndarray:
+        """``(N, H, W, 3) uint8`` -> ``(N, 3, H, W) float32`` normalised model input."""
+        x = batch.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+        mean = np.asarray(self.mean, np.float32)[None, :, None, None]
+        std = np.asarray(self.std, np.float32)[None, :, None, None]
+        return (x - mean) / std

@@ -1,0 +1,241 @@
+"""Ingest: build a Camtrap DP-style media index from a labelled dataset or a station drop.
+
+Each usable file becomes one :class:`MediaRecord` (``mediaID`` from the content hash); each
+unusable one becomes a :class:`Rejection` with a reason. One bad file never stops a batch; an
+unknown species label does (it is a data-entry error that must be fixed, see ``Catalogue.resolve``).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from models.audio import probe_audio
+from models.catalogue import BLANK, Catalogue
+from models.errors import MediaError
+from models.hashing import media_id, sha256_file
+from models.imaging import DEFAULT_MAX_PIXELS, read_image_info, sniff_mime
+from models.timestamps import localise, time_from_filename
+
+log = logging.getLogger(__name__)
+
+#: Names that are never media (metadata that travels with a drop).
+_SIDECARS = {".csv", ".md", ".txt", ".json", ".xml", ".dvc", ".gitignore"}
+
+
+@dataclass(frozen=True)
+class MediaRecord:
+    """One ingested media file (Camtrap DP ``media`` plus technical facts).
+
+    Sizes are in pixels, durations in seconds, rates in Hz. ``timestamp`` is ISO 8601 with offset
+    (empty when unknown, with ``timestampIssues`` saying why). ``label`` is the canonical training
+    label (catalogue ``scientificName`` or ``blank``), empty for unlabelled station media.
+    """
+
+    mediaID: str
+    deploymentID: str
+    stationID: str
+    filePath: str
+    fileName: str
+    fileMediatype: str
+    modality: str
+    timestamp: str
+    timestampIssues: str
+    sha256: str
+    bytes: int
+    width_px: int | None = None
+    height_px: int | None = None
+    duration_s: float | None = None
+    sample_rate_hz: int | None = None
+    channels: int | None = None
+    label: str = ""
+    source: str = ""
+    licence: str = ""
+    attribution: str = ""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A file left out of the index, and why (``MediaError.reason`` codes or ``unknown_deployment``)."""
+
+    filePath: str
+    reason: str
+    detail: str
+
+
+MEDIA_FIELDS = [f.name for f in dataclasses.fields(MediaRecord)]
+REJECTION_FIELDS = [f.name for f in dataclasses.fields(Rejection)]
+
+
+def probe_media(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
+    """Identify a file by content and read its technical metadata.
+
+    Returns:
+        dict with ``modality`` (``image``/``audio``), ``fileMediatype`` and size/duration facts,
+        plus ``naive_time`` and ``offset`` when the file records them (EXIF for images).
+
+    Raises:
+        MediaError: unreadable, unsupported, corrupt, truncated, empty or too large.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(262)
+    except OSError as exc:
+        raise MediaError(path, "unreadable", str(exc)) from exc
+    if not head:
+        raise MediaError(path, "corrupt", "file is empty (0 bytes)")
+    mime = sniff_mime(head)
+    if mime and mime.startswith("image/"):
+        info = read_image_info(path.read_bytes(), str(path), max_pixels)
+        return dict(modality="image", fileMediatype=info.mime, width_px=info.width_px, height_px=info.height_px,
+                    naive_time=info.exif_datetime, offset=info.exif_offset)
+    if mime and mime.startswith("video/"):
+        raise MediaError(path, "unsupported_format", f"video ({mime}) is not processed yet")
+    info = probe_audio(path)
+    return dict(modality="audio", fileMediatype=info.mime, duration_s=round(info.duration_s, 6),
+                sample_rate_hz=info.sample_rate_hz, channels=info.channels,
+                naive_time=time_from_filename(path.name), offset=None)
+
+
+def _record(path: Path, root: Path, deployment: str, station: str, tz: str | None, probe: dict,
+            fallback_timestamp: str = "", **extra) -> MediaRecord:
+    digest = sha256_file(path)
+    stamp, issues = localise(probe.pop("naive_time"), probe.pop("offset"), tz)
+    if not stamp and fallback_timestamp:
+        stamp, issues = fallback_timestamp, ""
+    return MediaRecord(mediaID=media_id(digest), deploymentID=deployment, stationID=station,
+                       filePath=path.relative_to(root).as_posix(), fileName=path.name, timestamp=stamp,
+                       timestampIssues=issues, sha256=digest, bytes=path.stat().st_size, **probe, **extra)
+
+
+def ingest_labelled(root: str | Path, catalogue: Catalogue, max_pixels: int = DEFAULT_MAX_PIXELS,
+                    limit_per_label: int = 0, progress: Callable[[Iterable], Iterable] = iter,
+                    ) -> tuple[list[MediaRecord], list[Rejection]]:
+    """Index a labelled training dataset described by ``<root>/manifest.csv``.
+
+    The manifest needs ``file`` and ``scientific_name`` columns (empty name = blank frame);
+    ``station_hint`` becomes the deploymentID, ``datetime``, ``licence``, ``attribution`` and
+    ``source_repo`` are carried over when present.
+
+    Args:
+        root: dataset folder.
+        catalogue: resolves labels; an unknown label raises.
+        max_pixels: images above this are rejected as ``image_too_large``.
+        limit_per_label: keep at most this many files per label (0 = all), in manifest order;
+            used for quick runs on a subset.
+        progress: wraps the row iterator (e.g. ``tqdm``).
+
+    Raises:
+        CatalogueError: a label that is not in the catalogue (names the label and the row).
+        FileNotFoundError: no manifest.
+    """
+    root = Path(root)
+    with open(root / "manifest.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    labels = [catalogue.resolve(r["scientific_name"], f"{root.name}/manifest.csv line {i}")
+              for i, r in enumerate(rows, start=2)]
+    records, rejections, taken = [], [], {}
+    for row, label in progress(list(zip(rows, labels, strict=True))):
+        if limit_per_label and taken.get(label, 0) >= limit_per_label:
+            continue
+        path = root / row["file"]
+        try:
+            probe = probe_media(path, max_pixels)
+        except MediaError as exc:
+            rejections.append(Rejection(row["file"], exc.reason, exc.detail))
+            continue
+        taken[label] = taken.get(label, 0) + 1
+        hint = (row.get("station_hint") or "").strip()
+        records.append(_record(path, root, hint, hint, None, probe, (row.get("datetime") or "").strip(),
+                               label=label, source=row.get("source_repo", ""), licence=row.get("licence", ""),
+                               attribution=row.get("attribution", "")))
+    return drop_duplicates(records, rejections)
+
+
+def deployment_folders(root: Path, deployments: list[dict]) -> dict[Path, dict]:
+    """Map each deployment's folder to its ``deployments.csv`` row.
+
+    A deployment ``demo-1-cam-arc`` of station ``demo-1`` lives in ``<root>/demo-1/cam-arc/``
+    (``<stationID>/<deploymentID without the station prefix>``) or in ``<root>/<deploymentID>/``.
+    """
+    out = {}
+    for dep in deployments:
+        did, sid = dep["deploymentID"], dep.get("stationID", "")
+        suffix = did[len(sid) + 1 :] if sid and did.startswith(sid + "-") else did
+        for candidate in (root / sid / suffix, root / did):
+            if candidate.is_dir():
+                out[candidate.resolve()] = dep
+                break
+        else:
+            log.warning("deployment %s has no folder under %s", did, root)
+    return out
+
+
+def ingest_stations(root: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
+                    progress: Callable[[Iterable], Iterable] = iter) -> tuple[list[MediaRecord], list[Rejection]]:
+    """Index an unlabelled station drop: ``<root>/deployments.csv`` plus one folder per deployment.
+
+    Every file under the root that is not a metadata sidecar is either indexed or rejected: files
+    outside a known deployment folder are rejected as ``unknown_deployment``.
+
+    Raises:
+        FileNotFoundError: no ``deployments.csv``.
+    """
+    root = Path(root)
+    with open(root / "deployments.csv", newline="", encoding="utf-8") as fh:
+        deployments = list(csv.DictReader(fh))
+    folders = deployment_folders(root, deployments)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() not in _SIDECARS)
+    records, rejections = [], []
+    for path in progress(files):
+        rel = path.relative_to(root).as_posix()
+        dep = next((d for folder, d in folders.items() if path.resolve().is_relative_to(folder)), None)
+        if dep is None:
+            rejections.append(Rejection(rel, "unknown_deployment", "file is not inside a folder listed in deployments.csv"))
+            continue
+        try:
+            probe = probe_media(path, max_pixels)
+        except MediaError as exc:
+            rejections.append(Rejection(rel, exc.reason, exc.detail))
+            continue
+        records.append(_record(path, root, dep["deploymentID"], dep.get("stationID", ""), dep.get("timezone") or None,
+                               probe, source=dep.get("source_repo", ""), licence=dep.get("licence", ""),
+                               attribution=dep.get("attribution", "")))
+    return drop_duplicates(records, rejections)
+
+
+def drop_duplicates(records: list[MediaRecord], rejections: list[Rejection]) -> tuple[list[MediaRecord], list[Rejection]]:
+    """Keep the first file of each content hash; later byte-identical copies become rejections."""
+    first: dict[str, str] = {}
+    kept = []
+    for r in records:
+        if r.sha256 in first:
+            rejections.append(Rejection(r.filePath, "duplicate", f"same content as {first[r.sha256]}"))
+            continue
+        first[r.sha256] = r.filePath
+        kept.append(r)
+    return kept, rejections
+
+
+def write_csv(path: str | Path, rows: list, fields: list[str]) -> None:
+    """Write dataclass rows to CSV with a fixed header (``None`` as empty)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if v is None else v) for k, v in dataclasses.asdict(r).items()})
+
+
+def read_csv(path: str | Path) -> list[dict]:
+    """Read a CSV written by :func:`write_csv` into dicts of strings."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+__all__ = ["BLANK", "MediaRecord", "Rejection", "ingest_labelled", "ingest_stations", "probe_media",
+           "write_csv", "read_csv", "MEDIA_FIELDS", "REJECTION_FIELDS"]

@@ -1,0 +1,69 @@
+"""Classification metrics: per-class precision/recall/F1, macro-F1, confusion matrix, invasive recall.
+
+Definitions follow scikit-learn's ``precision_recall_fscore_support`` (zero when undefined) and
+``confusion_matrix`` (rows = true class, columns = predicted class).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+
+@dataclass(frozen=True)
+class ClassMetrics:
+    """Scores of one class; ``support`` is the number of true items."""
+
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class Report:
+    """Evaluation of a classifier on labelled items.
+
+    ``macro_f1`` averages F1 over the classes present in the true labels (classes the model knows
+    but the test set lacks would add undefined zeros). ``confusion`` is ``(C, C)`` over ``labels``.
+    """
+
+    per_class: list[ClassMetrics]
+    macro_f1: float
+    accuracy: float
+    confusion: np.ndarray
+    labels: list[str]
+    n: int
+
+
+def evaluate(y_true: list[str], y_pred: list[str], labels: list[str]) -> Report:
+    """Score predictions against truth.
+
+    Args:
+        y_true, y_pred: label strings of equal length.
+        labels: all class labels in display order (the model's ordered labels).
+
+    Raises:
+        ValueError: lengths differ.
+    """
+    if len(y_true) != len(y_pred):
+        raise ValueError("y_true and y_pred differ in length")
+    present = [lb for lb in labels if lb in set(y_true)]
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=present, zero_division=0)
+    per = [ClassMetrics(lb, float(p[i]), float(r[i]), float(f[i]), int(s[i])) for i, lb in enumerate(present)]
+    macro = float(np.mean(f)) if present else 0.0
+    acc = float(np.mean([a == b for a, b in zip(y_true, y_pred, strict=True)])) if y_true else 0.0
+    cm = confusion_matrix(y_true, y_pred, labels=labels) if y_true else np.zeros((len(labels),) * 2, int)
+    return Report(per, macro, acc, cm, labels, len(y_true))
+
+
+def recall_of(y_true: list[str], y_pred: list[str], positive: set[str]) -> float | None:
+    """Recall of a group of labels treated as one class (e.g. all invasive species).
+
+    Returns None when no true item belongs to ``positive``.
+    """
+    hits = [p in positive for t, p in zip(y_true, y_pred, strict=True) if t in positive]
+    return float(np.mean(hits)) if hits else None

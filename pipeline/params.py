@@ -1,0 +1,113 @@
+"""Typed ``params.yaml``: one pydantic model per section, unknown keys rejected, loaded in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IngestParams(_Strict):
+    max_pixels: int = Field(89_478_485, gt=0)
+    limit_per_label: int = Field(0, ge=0)
+
+
+class ImagePreParams(_Strict):
+    size_px: int = Field(128, ge=32, le=1024)
+    crop_top_frac: float = Field(0.0, ge=0, lt=0.5)
+    crop_bottom_frac: float = Field(0.0, ge=0, lt=0.5)
+
+
+class AudioPreParams(_Strict):
+    sample_rate_hz: int = Field(22050, ge=4000, le=384000)
+    window_s: float = Field(3.0, gt=0)
+    hop_s: float = Field(3.0, gt=0)
+    min_tail_s: float = Field(1.0, ge=0)
+    n_fft: int = Field(1024, ge=64)
+    hop_length: int = Field(512, ge=16)
+    n_mels: int = Field(64, ge=8)
+    fmin_hz: float = Field(50.0, ge=0)
+    fmax_hz: float = Field(11025.0, gt=0)
+    min_recordings_per_label: int = Field(3, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.fmin_hz >= self.fmax_hz:
+            raise ValueError("fmin_hz must be below fmax_hz")
+        if self.hop_s > self.window_s:
+            raise ValueError("hop_s larger than window_s would leave gaps between windows")
+        return self
+
+
+class PreprocessParams(_Strict):
+    image: ImagePreParams
+    audio: AudioPreParams
+
+
+class SplitParams(_Strict):
+    seed: int = 42
+    val_frac: float = Field(0.15, ge=0, lt=1)
+    test_frac: float = Field(0.2, gt=0, lt=1)
+    sequence_gap_s: float = Field(60, ge=0)
+    sequence_gap_frames: int = Field(5, ge=0)
+
+
+class TrainParams(_Strict):
+    arch: str = "mobilenetv3_small_100"
+    pretrained: str = "none"
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(0.002, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    patience: int = Field(6, ge=1)
+    drop_rate: float = Field(0.2, ge=0, lt=1)
+    augment: bool = True
+    seed: int = 42
+    threads: int = Field(2, ge=1)
+
+
+class TrainSection(_Strict):
+    image: TrainParams
+    audio: TrainParams
+
+
+class PredictParams(_Strict):
+    top_k: int = Field(3, ge=1)
+    batch_size: int = Field(32, ge=1)
+
+
+class PublishParams(_Strict):
+    database_url: str = "sqlite:///var/biodiv.db"
+
+
+class TrackingParams(_Strict):
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str = "biodiv-obs"
+    register_model: bool = True
+
+
+class Params(_Strict):
+    """All of ``params.yaml``."""
+
+    ingest: IngestParams
+    preprocess: PreprocessParams
+    split: SplitParams
+    train: TrainSection
+    predict: PredictParams
+    publish: PublishParams
+    tracking: TrackingParams
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``params.yaml``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        pydantic.ValidationError: a missing, unknown or out-of-range key (the message names it).
+    """
+    return Params.model_validate(yaml.safe_load(Path(path).read_text()))
