@@ -75,8 +75,9 @@ def make_predictions(media: dict, probs: np.ndarray, spans: list[tuple[float, fl
         label, p = alts[0]
         blank = label == BLANK
         out.append(Prediction(
-            mediaID=media["mediaID"], deploymentID=media.get("deploymentID", ""), stationID=media.get("stationID", ""),
-            filePath=media.get("filePath", ""), modality=media["modality"], start_s=round(start, 3), end_s=round(end, 3),
+            mediaID=media["mediaID"], deploymentID=media.get("deploymentID", ""),
+            stationID=media.get("stationID", ""), filePath=media.get("filePath", ""), modality=media["modality"],
+            start_s=round(start, 3), end_s=round(end, 3),
             eventStart=_shift(media.get("timestamp", ""), start), scientificName="" if blank else label,
             observationType="blank" if blank else "animal", classificationProbability=round(p, 6),
             isInvasive=catalogue.is_invasive(label), topK=json.dumps([[a, round(b, 6)] for a, b in alts]),

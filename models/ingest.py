@@ -195,20 +195,23 @@ def ingest_stations(root: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
         rel = path.relative_to(root).as_posix()
         dep = next((d for folder, d in folders.items() if path.resolve().is_relative_to(folder)), None)
         if dep is None:
-            rejections.append(Rejection(rel, "unknown_deployment", "file is not inside a folder listed in deployments.csv"))
+            rejections.append(Rejection(rel, "unknown_deployment",
+                                        "file is not inside a folder listed in deployments.csv"))
             continue
         try:
             probe = probe_media(path, max_pixels)
         except MediaError as exc:
             rejections.append(Rejection(rel, exc.reason, exc.detail))
             continue
-        records.append(_record(path, root, dep["deploymentID"], dep.get("stationID", ""), dep.get("timezone") or None,
-                               probe, source=dep.get("source_repo", ""), licence=dep.get("licence", ""),
+        records.append(_record(path, root, dep["deploymentID"], dep.get("stationID", ""),
+                               dep.get("timezone") or None, probe, source=dep.get("source_repo", ""),
+                               licence=dep.get("licence", ""),
                                attribution=dep.get("attribution", "")))
     return drop_duplicates(records, rejections)
 
 
-def drop_duplicates(records: list[MediaRecord], rejections: list[Rejection]) -> tuple[list[MediaRecord], list[Rejection]]:
+def drop_duplicates(records: list[MediaRecord],
+                    rejections: list[Rejection]) -> tuple[list[MediaRecord], list[Rejection]]:
     """Keep the first file of each content hash; later byte-identical copies become rejections."""
     first: dict[str, str] = {}
     kept = []

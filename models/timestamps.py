@@ -7,7 +7,7 @@ left empty and flagged (Camtrap DP ``timestampIssues``), never replaced by the i
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # AudioMoth (YYYYMMDD_HHMMSS.WAV) and Song Meter (PREFIX_YYYYMMDD_HHMMSS.wav) file names.
@@ -70,7 +70,7 @@ def localise(naive: datetime | None, offset: str | None = None, tz_name: str | N
     stamp = naive.replace(tzinfo=tz) if tz else naive
     if tz is None:
         issues.append("no_timezone")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     upper = now.replace(tzinfo=None) + timedelta(days=1)
     if not (PLAUSIBLE_FROM <= naive <= upper):
         issues.append("implausible")

@@ -7,6 +7,7 @@ names the label and the manifest line.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -30,11 +31,11 @@ def run(p: IngestParams, raw: Path, out: Path, catalogue: Catalogue) -> dict:
     """
     summary = {}
     for name in (*LABELLED, "stations"):
+        bar = functools.partial(progress, desc=name)
         if name == "stations":
-            records, rejected = ingest_stations(raw / name, p.max_pixels, lambda x: progress(x, name))
+            records, rejected = ingest_stations(raw / name, p.max_pixels, bar)
         else:
-            records, rejected = ingest_labelled(raw / name, catalogue, p.max_pixels, p.limit_per_label,
-                                                lambda x: progress(x, name))
+            records, rejected = ingest_labelled(raw / name, catalogue, p.max_pixels, p.limit_per_label, bar)
         write_csv(out / name / "media.csv", records, MEDIA_FIELDS)
         write_csv(out / name / "rejected.csv", rejected, REJECTION_FIELDS)
         reasons: dict[str, int] = {}

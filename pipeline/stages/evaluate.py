@@ -1,0 +1,85 @@
+"""Stages ``evaluate_images`` / ``evaluate_audio``: test-split scores of the saved bundle.
+
+Writes ``reports/eval_<modality>.json`` (DVC metrics: accuracy, macro-F1, per-class precision /
+recall / F1 / support, invasive-species recall) and ``reports/confusion_<modality>.csv``
+(``actual,predicted`` rows, a DVC confusion plot). Audio is scored per window and per recording
+(window probabilities averaged).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from models.bundle import Classifier
+from models.catalogue import Catalogue
+from models.ingest import read_csv
+from models.metrics import Report, evaluate, recall_of
+from pipeline.common import setup_logging, write_json
+from pipeline.stages.train import MODALITIES
+
+log = logging.getLogger(__name__)
+
+
+def _report_dict(rep: Report) -> dict:
+    return {"n": rep.n, "accuracy": round(rep.accuracy, 4), "macro_f1": round(rep.macro_f1, 4),
+            "per_class": {c.label: {"precision": round(c.precision, 4), "recall": round(c.recall, 4),
+                                    "f1": round(c.f1, 4), "support": c.support} for c in rep.per_class}}
+
+
+def run(modality: str, bundle: Path, processed: Path, catalogue: Catalogue) -> tuple[dict, list[tuple[str, str]]]:
+    """Score the bundle on the test split.
+
+    Returns:
+        ``(metrics, pairs)`` where ``pairs`` are ``(actual, predicted)`` labels per test item.
+    """
+    clf = Classifier.load(bundle)
+    folder, array = MODALITIES[modality]
+    index = read_csv(processed / folder / "index.csv")
+    split_of = {r["mediaID"]: r["split"] for r in read_csv(processed / "splits" / f"{folder}.csv")}
+    x = np.load(processed / folder / array, mmap_mode="r")
+    known = set(clf.labels)
+    keep = [i for i, r in enumerate(index) if split_of.get(r["mediaID"]) == "test" and r["label"] in known]
+    xs = np.asarray(x[keep])
+    if modality == "image":
+        batch = clf.meta.image_preprocessing().normalise(xs)
+    else:
+        batch = xs.astype(np.float32)[:, None]
+    probs = clf.predict(batch) if len(keep) else np.zeros((0, len(clf.labels)))
+    y_true = [index[i]["label"] for i in keep]
+    y_pred = [clf.labels[j] for j in probs.argmax(1)] if len(keep) else []
+    invasive = {lb for lb in clf.labels if catalogue.is_invasive(lb)}
+    rep = evaluate(y_true, y_pred, clf.labels)
+    metrics = {"model_version": clf.meta.model_version, "test": _report_dict(rep),
+               "invasive_recall": recall_of(y_true, y_pred, invasive), "invasive_labels": sorted(invasive)}
+    if modality == "audio" and keep:
+        rec_ids = [index[i]["mediaID"] for i in keep]
+        order = sorted(set(rec_ids))
+        mean = np.stack([probs[[j for j, m in enumerate(rec_ids) if m == rid]].mean(0) for rid in order])
+        truth = {index[i]["mediaID"]: index[i]["label"] for i in keep}
+        rt = [truth[r] for r in order]
+        rp = [clf.labels[j] for j in mean.argmax(1)]
+        metrics["test_per_recording"] = _report_dict(evaluate(rt, rp, clf.labels))
+    return metrics, list(zip(y_true, y_pred, strict=True))
+
+
+def main(modality: str = typer.Argument(..., help="image or audio"), artifacts: Path = Path("artifacts"),
+         processed: Path = Path("data/processed"), reports: Path = Path("reports")) -> None:
+    """Evaluate the ``image`` or ``audio`` bundle on its test split."""
+    setup_logging()
+    metrics, pairs = run(modality, artifacts / f"{modality}_model", processed, Catalogue.load())
+    write_json(reports / f"eval_{modality}.json", metrics)
+    with open(reports / f"confusion_{modality}.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["actual", "predicted"])
+        w.writerows(pairs)
+    log.info("%s test macro-F1 %.3f accuracy %.3f (n=%d)", modality, metrics["test"]["macro_f1"],
+             metrics["test"]["accuracy"], metrics["test"]["n"])
+
+
+if __name__ == "__main__":
+    typer.run(main)

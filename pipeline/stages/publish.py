@@ -1,0 +1,107 @@
+"""Stage ``publish``: write stations, deployments, media and detections into the database.
+
+Any SQLAlchemy URL works (``publish.database_url``; SQLite file by default). Rows are keyed by
+``stationID``, ``deploymentID``, ``mediaID`` (content hash) and a deterministic ``detectionID``,
+and written in one transaction, so a re-run updates instead of duplicating and a failure leaves
+the database as it was. Writes ``reports/publish.json`` (rows written and rows in the database).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+import typer
+from sqlalchemy import func, select
+from sqlalchemy.engine.url import make_url
+from sqlalchemy.orm import Session
+
+from models.db import Deployment, Detection, Media, Station, create_schema, make_engine, to_utc, upsert
+from models.detect import Prediction, detection_row
+from models.ingest import read_csv
+from pipeline.common import setup_logging, write_json
+from pipeline.params import load_params
+
+log = logging.getLogger(__name__)
+
+_FLOAT = {"latitude", "longitude", "coordinateUncertainty_m"}
+_DEPLOYMENT_COLS = set(Deployment.__table__.columns.keys())
+_MEDIA_COLS = set(Media.__table__.columns.keys())
+
+
+def _num(v: str, kind=float):
+    return kind(v) if v not in ("", None) else None
+
+
+def deployment_rows(rows: list[dict]) -> list[dict]:
+    """``deployments.csv`` rows -> ``deployments`` table rows (unknown columns dropped, blanks as NULL)."""
+    out = []
+    for r in rows:
+        d = {k: v for k, v in r.items() if k in _DEPLOYMENT_COLS}
+        for k in _FLOAT & d.keys():
+            d[k] = _num(d[k])
+        out.append(d)
+    return out
+
+
+def media_rows(rows: list[dict]) -> list[dict]:
+    """Media index rows -> ``media`` table rows, with UTC time and typed numbers."""
+    out = []
+    for r in rows:
+        d = {k: v for k, v in r.items() if k in _MEDIA_COLS}
+        d.update(width_px=_num(r["width_px"], int), height_px=_num(r["height_px"], int),
+                 duration_s=_num(r["duration_s"]), sample_rate_hz=_num(r["sample_rate_hz"], int),
+                 channels=_num(r["channels"], int), bytes=int(r["bytes"]), timestampUTC=to_utc(r["timestamp"]),
+                 origin="station_drop")
+        out.append(d)
+    return out
+
+
+def read_predictions(path: Path) -> list[Prediction]:
+    """``detections.csv`` from the predict stage -> typed predictions."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [Prediction(**{**r, "start_s": float(r["start_s"]), "end_s": float(r["end_s"]),
+                              "classificationProbability": float(r["classificationProbability"]),
+                              "isInvasive": r["isInvasive"] == "True"}) for r in csv.DictReader(fh)]
+
+
+def run(database_url: str, stations: list[dict], deployments: list[dict], media: list[dict],
+        predictions: list[Prediction]) -> dict:
+    """Upsert everything in one transaction; returns rows written and totals in the database."""
+    url = make_url(database_url)
+    if url.drivername.startswith("sqlite") and url.database:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(database_url)
+    create_schema(engine)
+    with Session(engine) as session, session.begin():
+        written = {
+            "stations": upsert(session, Station, ({k: r.get(k, "") for k in ("stationID", "stationName", "note")}
+                                                  for r in stations)),
+            "deployments": upsert(session, Deployment, deployment_rows(deployments)),
+            "media": upsert(session, Media, media_rows(media)),
+            "detections": upsert(session, Detection, (detection_row(p) for p in predictions)),
+        }
+    with Session(engine) as session:
+        totals = {name: session.scalar(select(func.count()).select_from(model))
+                  for name, model in (("stations", Station), ("deployments", Deployment), ("media", Media),
+                                      ("detections", Detection))}
+    engine.dispose()
+    return {"written": written, "in_database": totals}
+
+
+def main(params: Path = Path("params.yaml"), raw: Path = Path("data/raw/stations"),
+         media: Path = Path("data/interim/stations/media.csv"),
+         predictions: Path = Path("data/predictions/detections.csv"),
+         report: Path = Path("reports/publish.json")) -> None:
+    """Publish the station detections to ``publish.database_url``."""
+    setup_logging()
+    url = load_params(params).publish.database_url
+    summary = run(url, read_csv(raw / "stations.csv"), read_csv(raw / "deployments.csv"), read_csv(media),
+                  read_predictions(predictions))
+    log.info("published to %s: %s", make_url(url).render_as_string(hide_password=True), summary)
+    write_json(report, {"written": summary["written"]})
+
+
+if __name__ == "__main__":
+    typer.run(main)
