@@ -1,8 +1,8 @@
 """Stages ``evaluate_images`` / ``evaluate_audio``: test-split scores of the saved bundle.
 
-Writes ``reports/eval_<modality>.json`` (DVC metrics: accuracy, macro-F1, per-class precision /
-recall / F1 / support, invasive-species recall) and ``reports/confusion_<modality>.csv``
-(``actual,predicted`` rows, a DVC confusion plot). Audio is scored per window and per recording
+Writes ``reports/eval_<modality>.json`` (DVC metrics: accuracy, macro-F1, invasive-species
+recall), ``reports/eval_<modality>_per_class.json`` (precision / recall / F1 / support per class)
+and ``reports/confusion_<modality>.csv`` (``actual,predicted`` rows, a DVC confusion plot). Audio is scored per window and per recording
 (window probabilities averaged).
 """
 
@@ -29,6 +29,18 @@ def _report_dict(rep: Report) -> dict:
     return {"n": rep.n, "accuracy": round(rep.accuracy, 4), "macro_f1": round(rep.macro_f1, 4),
             "per_class": {c.label: {"precision": round(c.precision, 4), "recall": round(c.recall, 4),
                                     "f1": round(c.f1, 4), "support": c.support} for c in rep.per_class}}
+
+
+def split_metrics(metrics: dict) -> tuple[dict, dict]:
+    """Headline numbers (for ``dvc metrics``) and the per-class tables, as two dicts."""
+    head, per_class = {}, {}
+    for key, value in metrics.items():
+        if isinstance(value, dict) and "per_class" in value:
+            per_class[key] = value["per_class"]
+            head[key] = {k: v for k, v in value.items() if k != "per_class"}
+        else:
+            head[key] = value
+    return head, per_class
 
 
 def run(modality: str, bundle: Path, processed: Path, catalogue: Catalogue) -> tuple[dict, list[tuple[str, str]]]:
@@ -72,7 +84,9 @@ def main(modality: str = typer.Argument(..., help="image or audio"), artifacts: 
     """Evaluate the ``image`` or ``audio`` bundle on its test split."""
     setup_logging()
     metrics, pairs = run(modality, artifacts / f"{modality}_model", processed, Catalogue.load())
-    write_json(reports / f"eval_{modality}.json", metrics)
+    head, per_class = split_metrics(metrics)
+    write_json(reports / f"eval_{modality}.json", head)
+    write_json(reports / f"eval_{modality}_per_class.json", per_class)
     with open(reports / f"confusion_{modality}.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["actual", "predicted"])

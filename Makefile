@@ -1,0 +1,43 @@
+# biodiv-obs: one-command entry points. Everything installs into ./.venv on first use.
+#   make run    - pull the sample data (DVC) and run the whole pipeline (dvc repro)
+#   make test   - run the test suite (pulls the sample data first: the end-to-end test uses it)
+#   make serve  - start the detections API on http://127.0.0.1:8000 (docs at /docs)
+#   make mlflow - open the MLflow UI on http://127.0.0.1:5000
+
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export BIODIV_PROGRESS ?= 0
+
+.PHONY: install run test serve mlflow lint clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	dvc pull
+	dvc repro
+	dvc metrics show
+
+test: install
+	dvc pull -q
+	$(PY) -m pytest -q
+
+lint: install
+	ruff check .
+	lint-imports
+
+serve: install
+	$(PY) -m serve
+
+mlflow: install
+	mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000
+
+clean:
+	rm -rf var mlflow.db mlruns

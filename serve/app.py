@@ -1,0 +1,63 @@
+"""Application factory: ``create_app()`` builds a configured FastAPI app; nothing happens at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
+
+from models import __version__
+from models.catalogue import Catalogue
+from models.db import create_schema, make_engine
+from serve.classifiers import load_classifiers
+from serve.routers import detections, health, media, species, stations
+from serve.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    """Create the parent folder of a file-based SQLite database (``sqlite:///var/biodiv.db``)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the database, load the catalogue and the model bundles; dispose of the engine at shutdown."""
+    settings: Settings = app.state.settings
+    _ensure_sqlite_folder(settings.database_url)
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    app.state.engine = engine
+    app.state.sessions = sessionmaker(engine, expire_on_commit=False)
+    app.state.catalogue = Catalogue.load()
+    app.state.classifiers = load_classifiers(settings.image_bundle, settings.audio_bundle)
+    try:
+        yield
+    finally:
+        engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the web application.
+
+    Args:
+        settings: configuration; read from ``BIODIV_*`` environment variables when None.
+    """
+    app = FastAPI(
+        title="biodiv-obs",
+        version=__version__,
+        summary="Species detections from camera-trap images and acoustic recordings, with invasive-species flags.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings or Settings()
+    for router in (health.router, detections.router, species.router, stations.router, media.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,55 @@
+"""``POST /v1/media``: upload one image or recording, get its detections."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile
+
+from serve.deps import CatalogueDep, ClassifiersDep, SessionDep, SettingsDep
+from serve.schemas import DetectionOut, MediaOut, UploadOut
+from serve.uploads import UploadRejected, process_upload, sanitise_filename
+
+router = APIRouter(prefix="/v1", tags=["media"])
+
+_ERRORS = {
+    200: {"model": UploadOut, "description": "The same bytes were uploaded before; nothing was created."},
+    413: {"description": "Upload larger than max_upload_bytes, or image above the pixel limit."},
+    415: {"description": "Content is neither a supported image nor decodable audio."},
+    422: {"description": "Corrupt, truncated or empty media, or invalid form fields."},
+    503: {"description": "No model is loaded for this modality."},
+}
+
+
+def _reject(status: int, reason: str, message: str) -> HTTPException:
+    return HTTPException(status, detail={"reason": reason, "message": message})
+
+
+@router.post("/media", status_code=201, response_model=UploadOut, responses=_ERRORS)
+def upload_media(file: Annotated[UploadFile | str, File(description="image or audio file; type read from content")],
+                 deploymentID: Annotated[str, Form(min_length=1, max_length=128)],
+                 response: Response, session: SessionDep, settings: SettingsDep, classifiers: ClassifiersDep,
+                 catalogue: CatalogueDep) -> UploadOut:
+    """Store the file content-addressed, classify it and record media + detections (201).
+
+    Byte-identical content uploaded before returns the existing record with ``duplicate`` true
+    (200) and creates nothing. A file part without a file name is refused (422) without echoing it.
+    """
+    deployment_id = deploymentID.strip()
+    if not deployment_id:
+        raise _reject(422, "missing_deployment", "deploymentID must not be blank")
+    if isinstance(file, str) or not (file.filename or "").strip():  # a part without a file name is a plain field
+        raise _reject(422, "missing_filename", "the file part has no file name")
+    data = file.file.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise _reject(413, "upload_too_large", f"uploads are limited to {settings.max_upload_bytes} bytes")
+    try:
+        result = process_upload(
+            session, data=data, file_name=sanitise_filename(file.filename), deployment_id=deployment_id,
+            media_root=settings.media_root, classifiers=classifiers, catalogue=catalogue, top_k=settings.top_k)
+    except UploadRejected as exc:
+        raise _reject(exc.status, exc.reason, exc.message) from exc
+    if result.duplicate:
+        response.status_code = 200
+    return UploadOut(duplicate=result.duplicate, media=MediaOut.from_row(result.media),
+                     detections=[DetectionOut.from_row(d, catalogue) for d in result.detections])

@@ -1,0 +1,212 @@
+"""Upload handling: content-based type detection, classification and atomic, content-addressed storage.
+
+An upload lands whole (stored file + media row + detection rows) or leaves nothing behind. The
+client's file name is only kept, sanitised, as ``Media.fileName``; it never takes part in a path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from models.audio import probe_audio
+from models.bundle import Classifier
+from models.catalogue import Catalogue
+from models.db import Deployment, Detection, Media, media_by_sha, to_utc
+from models.detect import classify_images, classify_recording, detection_row
+from models.errors import MediaError
+from models.hashing import media_id, sha256_bytes
+from models.imaging import read_image_info, sniff_mime
+from models.timestamps import localise, time_from_filename
+from serve.classifiers import Classifiers
+
+log = logging.getLogger(__name__)
+
+#: Image types the decoder handles, with the extension of the stored copy.
+IMAGE_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/tiff": ".tif", "image/bmp": ".bmp",
+               "image/webp": ".webp"}
+AUDIO_EXTENSIONS = {"audio/wav": ".wav", "audio/flac": ".flac", "audio/mpeg": ".mp3", "audio/ogg": ".ogg",
+                    "audio/aiff": ".aiff"}
+_STATUS = {"image_too_large": 413, "unsupported_format": 415}
+
+
+class UploadRejected(Exception):
+    """An upload the service refuses; ``status`` is the HTTP code, ``reason`` a short machine code."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status, self.reason, self.message = status, reason, message
+
+
+@dataclass
+class UploadResult:
+    """Outcome of :func:`process_upload`: the media row and its detections."""
+
+    duplicate: bool
+    media: Media
+    detections: list[Detection]
+
+
+def sanitise_filename(name: str | None) -> str:
+    """Base name of a client-supplied file name, safe to store and display.
+
+    Backslashes count as separators, NUL and other control characters are dropped, only the last
+    path component is kept; an empty result (or ``.``/``..``) becomes ``upload``.
+    """
+    text = "".join(ch for ch in (name or "").replace("\\", "/") if ch >= " " and ch != "\x7f")
+    base = posixpath.basename(text).strip()
+    return base[:255] if base not in ("", ".", "..") else "upload"
+
+
+def _detections(session: Session, mid: str) -> list[Detection]:
+    return list(session.scalars(select(Detection).where(Detection.mediaID == mid)
+                                .order_by(Detection.start_s, Detection.detectionID)))
+
+
+def _public(exc: MediaError, file_name: str, *paths: Path) -> UploadRejected:
+    """Map a MediaError to an HTTP rejection whose message names the upload, never a server path."""
+    message = exc.detail or exc.reason
+    for p in paths:
+        message = message.replace(str(p), file_name)
+    return UploadRejected(_STATUS.get(exc.reason, 422), exc.reason, message)
+
+
+def _sniff_modality(data: bytes) -> str:
+    """``image`` or ``audio`` from the content (audio is confirmed later by decoding it)."""
+    mime = sniff_mime(data[:262]) or ""
+    if mime.startswith("image/"):
+        if mime not in IMAGE_TYPES:
+            raise UploadRejected(415, "unsupported_format", f"{mime} images are not supported")
+        return "image"
+    if mime and not mime.startswith("audio/"):
+        raise UploadRejected(415, "unsupported_format", f"{mime} is neither a supported image nor audio")
+    return "audio"
+
+
+def _stage(folder: Path, sha: str, data: bytes) -> Path:
+    """Write ``data`` to a hidden temporary file in ``folder`` (same file system as the final name)."""
+    for attempt in range(3):  # a failed upload of other bytes may remove the empty folder meanwhile
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{sha}.", suffix=".part")
+            break
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return Path(tmp)
+
+
+def _analyse(clf: Classifier, catalogue: Catalogue, top_k: int, data: bytes, tmp: Path, file_name: str,
+             media: dict, tz: str | None) -> tuple[dict, list[dict]]:
+    """Probe and classify; returns the media facts (with ``extension``) and detection rows."""
+    if media["modality"] == "image":
+        pre = clf.meta.image_preprocessing()
+        info = read_image_info(data, file_name, pre.max_pixels)
+        pixels = pre.pixels(data, file_name)
+        facts = dict(fileMediatype=info.mime, width_px=info.width_px, height_px=info.height_px,
+                     extension=IMAGE_TYPES[info.mime])
+        naive, offset = info.exif_datetime, info.exif_offset
+    else:
+        ainfo = probe_audio(tmp)
+        facts = dict(fileMediatype=ainfo.mime, duration_s=round(ainfo.duration_s, 6),
+                     sample_rate_hz=ainfo.sample_rate_hz, channels=ainfo.channels,
+                     extension=AUDIO_EXTENSIONS.get(ainfo.mime, ""))
+        naive, offset = time_from_filename(file_name), None
+    media["timestamp"], facts["timestampIssues"] = localise(naive, offset, tz)
+    if media["modality"] == "image":
+        preds = classify_images(clf, [media], [pixels], catalogue, top_k)
+    else:
+        preds = classify_recording(clf, media, tmp, catalogue, top_k)
+    return facts, [detection_row(p) for p in preds]
+
+
+def process_upload(session: Session, *, data: bytes, file_name: str, deployment_id: str, media_root: Path,
+                   classifiers: Classifiers, catalogue: Catalogue, top_k: int) -> UploadResult:
+    """Store and classify one upload, or return the existing record for bytes seen before.
+
+    Args:
+        session: database session (committed here).
+        data: the uploaded bytes (size already checked).
+        file_name: sanitised client file name (metadata only).
+        deployment_id: the deployment the media comes from (need not exist in ``deployments``).
+        media_root: storage root; the file goes to ``<sha256[:2]>/<sha256><ext>`` under it.
+        classifiers: the loaded classifiers (a modality without one is refused with 503).
+        catalogue: species catalogue (invasive flags).
+        top_k: alternatives kept per detection.
+
+    Raises:
+        UploadRejected: empty, unsupported, corrupt/truncated or too large content, or no model (503).
+    """
+    sha = sha256_bytes(data)
+    existing = media_by_sha(session, sha)
+    if existing is not None:
+        return UploadResult(True, existing, _detections(session, existing.mediaID))
+    if not data:
+        raise UploadRejected(422, "corrupt", "file is empty (0 bytes)")
+    modality = _sniff_modality(data)
+    clf = classifiers.get(modality)
+    if clf is None:
+        raise UploadRejected(503, "model_unavailable",
+                             classifiers.missing.get(modality, f"no {modality} model is loaded"))
+    deployment = session.get(Deployment, deployment_id)
+    station = deployment.stationID if deployment else ""
+    root = media_root.resolve()
+    folder = root / sha[:2]
+    tmp = _stage(folder, sha, data)
+    try:
+        media = dict(mediaID=media_id(sha), deploymentID=deployment_id, stationID=station, filePath="",
+                     modality=modality, timestamp="")
+        try:
+            facts, rows = _analyse(clf, catalogue, top_k, data, tmp, file_name, media,
+                                   deployment.timezone if deployment else None)
+        except MediaError as exc:
+            raise _public(exc, file_name, tmp, folder, root) from exc
+        name = f"{sha}{facts.pop('extension')}"
+        media["filePath"] = f"{sha[:2]}/{name}"  # relative to media_root
+        row = Media(sha256=sha, fileName=file_name, timestampUTC=to_utc(media["timestamp"]), bytes=len(data),
+                    origin="upload", **media, **facts)
+        result = _commit(session, row, [Detection(**r) for r in rows], tmp, folder / name)
+    finally:
+        tmp.unlink(missing_ok=True)
+        _remove_if_empty(folder)
+    return result
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Drop a storage folder that a failed upload left empty (best effort)."""
+    try:
+        folder.rmdir()
+    except OSError:  # not empty (the usual case) or already gone
+        pass
+
+
+def _commit(session: Session, media: Media, detections: list[Detection], tmp: Path, final: Path) -> UploadResult:
+    """Move the staged file into place, then commit; undo the move if the commit fails."""
+    existed = final.exists()
+    os.replace(tmp, final)
+    try:
+        session.add(media)
+        session.flush()  # the media row first: detections reference it (no ORM relationship orders them)
+        session.add_all(detections)
+        session.commit()
+    except SQLAlchemyError:
+        session.rollback()
+        winner = media_by_sha(session, media.sha256)
+        if winner is not None:  # a concurrent upload of the same bytes committed first
+            return UploadResult(True, winner, _detections(session, winner.mediaID))
+        if not existed:
+            final.unlink(missing_ok=True)
+        raise
+    return UploadResult(False, media, sorted(detections, key=lambda d: (d.start_s, d.detectionID)))
