@@ -93,16 +93,19 @@ def read_name_list(path: str | Path) -> NameList:
     Raises:
         OSError: the file cannot be read.
     """
-    text = Path(path).read_text(encoding="utf-8-sig")
+    # newline="" keeps CRs: read_text's universal newlines would drop a stray CR before it could be
+    # counted. splitlines still ends lines at LF, CRLF or a lone CR (old Mac exports).
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        lines = fh.read().splitlines(keepends=True)
     names: list[str] = []
     seen: set[str] = set()
     normalised = 0
     skipped: list[int] = []
-    for lineno, raw in enumerate(text.split("\n"), start=1):
+    for lineno, line in enumerate(lines, start=1):
+        raw = line.removesuffix("\n")  # a CR (stray or CRLF) stays, so its removal counts as normalisation
         cleaned = clean_name(raw)
         if not cleaned:
-            if lineno < len(text.split("\n")) or raw:  # the final newline is not a blank line
-                skipped.append(lineno)
+            skipped.append(lineno)
             continue
         if cleaned != raw:
             normalised += 1

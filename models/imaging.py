@@ -43,6 +43,7 @@ class ImageInfo:
         orientation: EXIF Orientation (1 when absent).
         exif_datetime: ``DateTimeOriginal`` as written by the camera (naive), or None.
         exif_offset: ``OffsetTimeOriginal`` such as ``+08:00``, or None.
+        has_alpha: the image has an alpha channel or a transparent palette entry.
     """
 
     mime: str
@@ -51,6 +52,7 @@ class ImageInfo:
     orientation: int = 1
     exif_datetime: datetime | None = None
     exif_offset: str | None = None
+    has_alpha: bool = False
 
 
 def sniff_mime(head: bytes) -> str | None:
@@ -91,6 +93,7 @@ def read_image_info(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAUL
         with Image.open(io.BytesIO(data)) as im:
             width, height = im.size
             exif = im.getexif()
+            has_alpha = im.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in im.info
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise MediaError(name, "corrupt", str(exc)) from exc
     except Image.DecompressionBombError as exc:  # pragma: no cover - Pillow raises above 2x its limit
@@ -115,6 +118,7 @@ def read_image_info(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAUL
         orientation=orientation,
         exif_datetime=dt,
         exif_offset=offset.strip() if isinstance(offset, str) else None,
+        has_alpha=has_alpha,
     )
 
 
@@ -143,6 +147,8 @@ def decode_image(data: bytes, name: str = "<bytes>", target_px: int | None = Non
         MediaError: as :func:`read_image_info`.
     """
     info = read_image_info(data, name, max_pixels)
+    if info.has_alpha:
+        log.warning("%s: alpha channel dropped; colour values are kept as stored (not composited)", name)
     flag = cv2.IMREAD_COLOR
     if info.mime == "image/jpeg":
         _, flag = _reduced_flag(min(info.width_px, info.height_px), target_px)

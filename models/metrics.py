@@ -52,11 +52,14 @@ def evaluate(y_true: list[str], y_pred: list[str], labels: list[str]) -> Report:
     if len(y_true) != len(y_pred):
         raise ValueError("y_true and y_pred differ in length")
     present = [lb for lb in labels if lb in set(y_true)]
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=present, zero_division=0)
+    if present:
+        p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=present, zero_division=0)
+    else:  # no test items (or none with a known label): scikit-learn rejects empty input
+        p = r = f = s = np.zeros(0)
     per = [ClassMetrics(lb, float(p[i]), float(r[i]), float(f[i]), int(s[i])) for i, lb in enumerate(present)]
     macro = float(np.mean(f)) if present else 0.0
     acc = float(np.mean([a == b for a, b in zip(y_true, y_pred, strict=True)])) if y_true else 0.0
-    cm = confusion_matrix(y_true, y_pred, labels=labels) if y_true else np.zeros((len(labels),) * 2, int)
+    cm = confusion_matrix(y_true, y_pred, labels=labels) if present else np.zeros((len(labels),) * 2, int)
     return Report(per, macro, acc, cm, labels, len(y_true))
 
 

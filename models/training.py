@@ -127,7 +127,7 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(b)
+            total += float(loss.detach()) * len(b)
             seen += len(b)
         metrics = {"train_loss": total / max(seen, 1), "lr": sched.get_last_lr()[0]}
         if len(x_val):

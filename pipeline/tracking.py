@@ -28,13 +28,17 @@ MAX_PARAM_CHARS = 500
 TRUNCATION_MARKER = "...[truncated; full value in artifact {name}.json, sha256 {digest}]"
 
 
+CODE_PATHS = ("models", "pipeline", "dvc.yaml", "pyproject.toml")
+
+
 def code_version(repo: str | Path = ".") -> str:
-    """Git commit of the working tree (``<sha>-dirty`` with uncommitted changes; ``unknown`` outside git)."""
+    """Git commit of the code (``<sha>-dirty`` when files under :data:`CODE_PATHS` have uncommitted
+    changes; ``unknown`` outside git). ``dvc.lock`` and ``reports/``, which a run rewrites, do not count."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
+                               cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -119,6 +119,32 @@ def write_csv():
     return write_csv_text
 
 
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """A throw-away MLflow tracking store: ``(sqlite URI, folder for experiment artifact locations)``.
+
+    Created once per session (the schema migration takes seconds); tests create their own experiments.
+    """
+    import mlflow
+
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    mlflow.MlflowClient(uri).search_experiments()  # creates the schema
+    return uri, root / "artifacts"
+
+
+@pytest.fixture()
+def mlflow_uri_restored():
+    """Restore MLflow's global tracking URI (``training_run`` sets it) and end any run left open."""
+    import mlflow
+
+    before = mlflow.get_tracking_uri()
+    yield
+    while mlflow.active_run() is not None:
+        mlflow.end_run("FAILED")
+    mlflow.set_tracking_uri(before)
+
+
 # --- Fixtures of the serve tests (tests/test_serve_*.py) -------------------------------------------------------
 # NOTE: reconstructed from how tests/test_serve_*.py use them, after the serve tests' own conftest.py was
 # overwritten by mistake while the core-library fixtures above were added. Owners of serve/: please check.

@@ -2,8 +2,8 @@
 
 Writes ``reports/eval_<modality>.json`` (DVC metrics: accuracy, macro-F1, invasive-species
 recall), ``reports/eval_<modality>_per_class.json`` (precision / recall / F1 / support per class)
-and ``reports/confusion_<modality>.csv`` (``actual,predicted`` rows, a DVC confusion plot). Audio is scored per window and per recording
-(window probabilities averaged).
+and ``reports/confusion_<modality>.csv`` (``actual,predicted`` rows, a DVC confusion plot). Audio is
+scored per window and per recording (window probabilities averaged).
 """
 
 from __future__ import annotations
