@@ -9,7 +9,8 @@ with the local offset as recorded, and a naive UTC ``DateTime`` for range querie
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -150,6 +151,33 @@ def to_utc(iso: str | None) -> datetime | None:
     if dt.tzinfo is None:
         return None
     return dt.astimezone(UTC).replace(tzinfo=None)
+
+
+def _as_bool(value: object) -> bool:
+    return value if isinstance(value, bool) else str(value).strip().lower() in {"true", "1", "yes"}
+
+
+def detection_row(pred: Mapping, classified_at: datetime | None = None) -> dict:
+    """A ``detections`` table row from a prediction (``models.detect.Prediction`` as a dict, or a
+    row of the predict stage's CSV, whose cells are strings).
+
+    ``detectionID`` is deterministic (:func:`detection_id`), an empty ``scientificName`` becomes
+    NULL (blank), ``topK`` is parsed from JSON, and ``classifiedBy`` is the model version.
+    """
+    start_s = float(pred["start_s"])
+    top = pred["topK"]
+    return {
+        "detectionID": detection_id(pred["mediaID"], start_s, pred["modelVersion"]),
+        "mediaID": pred["mediaID"], "deploymentID": pred.get("deploymentID", ""),
+        "stationID": pred.get("stationID", ""),
+        "modality": pred["modality"], "start_s": start_s, "end_s": float(pred["end_s"]),
+        "eventStart": pred.get("eventStart", ""), "eventStartUTC": to_utc(pred.get("eventStart")),
+        "observationType": pred["observationType"], "scientificName": pred["scientificName"] or None,
+        "classificationProbability": float(pred["classificationProbability"]),
+        "isInvasive": _as_bool(pred["isInvasive"]), "topK": json.loads(top) if isinstance(top, str) else list(top),
+        "modelVersion": pred["modelVersion"], "classificationMethod": "machine", "classifiedBy": pred["modelVersion"],
+        "classificationTimestamp": (classified_at or datetime.now(UTC)).isoformat(timespec="seconds"),
+    }
 
 
 def upsert(session: Session, model: type[Base], rows: Iterable[dict]) -> int:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,6 @@ import numpy as np
 from models.audio import load_audio
 from models.bundle import Classifier, top_k
 from models.catalogue import BLANK, Catalogue
-from models.db import detection_id, to_utc
 
 log = logging.getLogger(__name__)
 
@@ -111,17 +110,3 @@ def classify_recording(classifier: Classifier, media: dict, path: str | Path, ca
     specs = pre.spectrograms(windows)[:, None]
     probs = classifier.predict(specs, batch_size)
     return make_predictions(media, probs, bounds, classifier, catalogue, k)
-
-
-def detection_row(p: Prediction, classified_at: datetime | None = None) -> dict:
-    """A ``detections`` table row for a prediction (``detectionID`` is deterministic)."""
-    d = asdict(p)
-    d.pop("filePath")
-    d["scientificName"] = d["scientificName"] or None
-    d["topK"] = json.loads(d["topK"]) if isinstance(d["topK"], str) else d["topK"]
-    d["eventStartUTC"] = to_utc(p.eventStart)
-    d["detectionID"] = detection_id(p.mediaID, p.start_s, p.modelVersion)
-    d["classificationMethod"] = "machine"
-    d["classifiedBy"] = p.modelVersion
-    d["classificationTimestamp"] = (classified_at or datetime.now(UTC)).isoformat(timespec="seconds")
-    return d

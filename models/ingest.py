@@ -19,6 +19,7 @@ from models.catalogue import BLANK, Catalogue
 from models.errors import MediaError
 from models.hashing import media_id, sha256_file
 from models.imaging import DEFAULT_MAX_PIXELS, read_image_info, sniff_mime
+from models.tables import Rejection
 from models.timestamps import localise, time_from_filename
 
 log = logging.getLogger(__name__)
@@ -58,17 +59,7 @@ class MediaRecord:
     attribution: str = ""
 
 
-@dataclass(frozen=True)
-class Rejection:
-    """A file left out of the index, and why (``MediaError.reason`` codes or ``unknown_deployment``)."""
-
-    filePath: str
-    reason: str
-    detail: str
-
-
 MEDIA_FIELDS = [f.name for f in dataclasses.fields(MediaRecord)]
-REJECTION_FIELDS = [f.name for f in dataclasses.fields(Rejection)]
 
 
 def probe_media(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
@@ -224,21 +215,4 @@ def drop_duplicates(records: list[MediaRecord],
     return kept, rejections
 
 
-def write_csv(path: str | Path, rows: list, fields: list[str]) -> None:
-    """Write dataclass rows to CSV with a fixed header (``None`` as empty)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if v is None else v) for k, v in dataclasses.asdict(r).items()})
-
-
-def read_csv(path: str | Path) -> list[dict]:
-    """Read a CSV written by :func:`write_csv` into dicts of strings."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
-__all__ = ["BLANK", "MediaRecord", "Rejection", "ingest_labelled", "ingest_stations", "probe_media",
-           "write_csv", "read_csv", "MEDIA_FIELDS", "REJECTION_FIELDS"]
+__all__ = ["BLANK", "MediaRecord", "ingest_labelled", "ingest_stations", "probe_media", "MEDIA_FIELDS"]

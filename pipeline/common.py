@@ -11,6 +11,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+#: Preprocessed training data per modality: folder under ``data/processed`` and its array file.
+PROCESSED = {"image": ("images", "pixels.npy"), "audio": ("audio", "spectrograms.npy")}
+
 
 def setup_logging(level: str | None = None) -> None:
     """Configure logging once, at an entry point (``BIODIV_LOG_LEVEL``, default INFO)."""

@@ -6,6 +6,7 @@ client's file name is only kept, sanitised, as ``Media.fileName``; it never take
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import posixpath
@@ -20,8 +21,8 @@ from sqlalchemy.orm import Session
 from models.audio import probe_audio
 from models.bundle import Classifier
 from models.catalogue import Catalogue
-from models.db import Deployment, Detection, Media, media_by_sha, to_utc
-from models.detect import classify_images, classify_recording, detection_row
+from models.db import Deployment, Detection, Media, detection_row, media_by_sha, to_utc
+from models.detect import classify_images, classify_recording
 from models.errors import MediaError
 from models.hashing import media_id, sha256_bytes
 from models.imaging import read_image_info, sniff_mime
@@ -129,7 +130,7 @@ def _analyse(clf: Classifier, catalogue: Catalogue, top_k: int, data: bytes, tmp
         preds = classify_images(clf, [media], [pixels], catalogue, top_k)
     else:
         preds = classify_recording(clf, media, tmp, catalogue, top_k)
-    return facts, [detection_row(p) for p in preds]
+    return facts, [detection_row(dataclasses.asdict(p)) for p in preds]
 
 
 def process_upload(session: Session, *, data: bytes, file_name: str, deployment_id: str, media_root: Path,

@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from models.catalogue import Catalogue
-from models.ingest import read_csv
+from models.tables import read_csv
 from pipeline.params import AudioPreParams, ImagePreParams, IngestParams, SplitParams, load_params
 from pipeline.stages import ingest as ingest_stage
 from pipeline.stages import preprocess, split

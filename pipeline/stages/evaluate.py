@@ -17,10 +17,9 @@ import typer
 
 from models.bundle import Classifier
 from models.catalogue import Catalogue
-from models.ingest import read_csv
 from models.metrics import Report, evaluate, recall_of
-from pipeline.common import setup_logging, write_json
-from pipeline.stages.train import MODALITIES
+from models.tables import read_csv
+from pipeline.common import PROCESSED, setup_logging, write_json
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ def run(modality: str, bundle: Path, processed: Path, catalogue: Catalogue) -> t
         ``(metrics, pairs)`` where ``pairs`` are ``(actual, predicted)`` labels per test item.
     """
     clf = Classifier.load(bundle)
-    folder, array = MODALITIES[modality]
+    folder, array = PROCESSED[modality]
     index = read_csv(processed / folder / "index.csv")
     split_of = {r["mediaID"]: r["split"] for r in read_csv(processed / "splits" / f"{folder}.csv")}
     x = np.load(processed / folder / array, mmap_mode="r")

@@ -14,7 +14,8 @@ from pathlib import Path
 import typer
 
 from models.catalogue import Catalogue
-from models.ingest import MEDIA_FIELDS, REJECTION_FIELDS, ingest_labelled, ingest_stations, write_csv
+from models.ingest import MEDIA_FIELDS, ingest_labelled, ingest_stations
+from models.tables import REJECTION_FIELDS, write_csv
 from pipeline.common import progress, setup_logging, write_json
 from pipeline.params import IngestParams, load_params
 

@@ -9,8 +9,6 @@ that could not be classified, with the reason) and ``reports/predict.json`` (cou
 
 from __future__ import annotations
 
-import csv
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from models.bundle import Classifier
 from models.catalogue import Catalogue
 from models.detect import PREDICTION_FIELDS, Prediction, classify_images, classify_recording
 from models.errors import MediaError
-from models.ingest import read_csv
+from models.tables import REJECTION_FIELDS, read_csv, write_csv
 from pipeline.common import progress, setup_logging, write_json
 from pipeline.params import PredictParams, load_params
 
@@ -67,15 +65,8 @@ def main(params: Path = Path("params.yaml"), media: Path = Path("data/interim/st
     rows = read_csv(media)
     preds, rejected = run(prm, rows, root, Classifier.load(artifacts / "image_model"),
                           Classifier.load(artifacts / "audio_model"), Catalogue.load())
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "detections.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=PREDICTION_FIELDS)
-        w.writeheader()
-        w.writerows(dataclasses.asdict(x) for x in preds)
-    with open(out / "rejected.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=["filePath", "reason", "detail"])
-        w.writeheader()
-        w.writerows(rejected)
+    write_csv(out / "detections.csv", preds, PREDICTION_FIELDS)
+    write_csv(out / "rejected.csv", rejected, REJECTION_FIELDS)
     by_mod = {mod: sum(1 for x in preds if x.modality == mod) for mod in ("image", "audio")}
     write_json(report, {"media": len(rows), "predictions": len(preds), "by_modality": by_mod,
                         "rejected": len(rejected), "invasive": sum(x.isInvasive for x in preds),

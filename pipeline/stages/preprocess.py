@@ -20,7 +20,7 @@ import typer
 from models.audio import AudioPreprocessing, load_audio
 from models.errors import MediaError
 from models.imaging import ImagePreprocessing
-from models.ingest import Rejection, read_csv
+from models.tables import REJECTION_FIELDS, Rejection, read_csv, write_csv
 from pipeline.common import progress, setup_logging, write_json
 from pipeline.params import AudioPreParams, ImagePreParams, load_params
 
@@ -28,16 +28,6 @@ log = logging.getLogger(__name__)
 
 IMAGE_INDEX = ["mediaID", "label", "deploymentID", "timestamp", "fileName"]
 AUDIO_INDEX = ["mediaID", "label", "deploymentID", "start_s", "end_s"]
-
-
-def _write_rows(path: Path, rows: list[dict], fields: list[str]) -> None:
-    import csv
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
 
 
 def image_preprocessing(p: ImagePreParams, max_pixels: int) -> ImagePreprocessing:
@@ -66,8 +56,8 @@ def run_images(p: ImagePreParams, max_pixels: int, media_csv: Path, root: Path, 
         rows.append(m)
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "pixels.npy", np.stack(arrays) if arrays else np.zeros((0, p.size_px, p.size_px, 3), np.uint8))
-    _write_rows(out / "index.csv", rows, IMAGE_INDEX)
-    _write_rows(out / "rejected.csv", [dataclasses.asdict(r) for r in rejected], ["filePath", "reason", "detail"])
+    write_csv(out / "index.csv", rows, IMAGE_INDEX)
+    write_csv(out / "rejected.csv", rejected, REJECTION_FIELDS)
     write_json(out / "config.json", dataclasses.asdict(pre))
     return {"items": len(rows), "rejected": len(rejected), "per_label": dict(Counter(r["label"] for r in rows))}
 
@@ -87,15 +77,15 @@ def run_audio(p: AudioPreParams, media_csv: Path, root: Path, out: Path) -> dict
         try:
             bounds, windows = pre.windows(load_audio(root / m["filePath"]))
         except MediaError as exc:
-            rejected.append({"filePath": m["filePath"], "reason": exc.reason, "detail": exc.detail})
+            rejected.append(Rejection(m["filePath"], exc.reason, exc.detail))
             continue
         specs.append(pre.spectrograms(windows).astype(np.float16))
         rows += [{**m, "start_s": s, "end_s": e} for s, e in bounds]
     out.mkdir(parents=True, exist_ok=True)
     frames = 1 + round(pre.window_s * pre.sample_rate_hz) // pre.hop_length
     np.save(out / "spectrograms.npy", np.concatenate(specs) if specs else np.zeros((0, p.n_mels, frames), np.float16))
-    _write_rows(out / "index.csv", rows, AUDIO_INDEX)
-    _write_rows(out / "rejected.csv", rejected, ["filePath", "reason", "detail"])
+    write_csv(out / "index.csv", rows, AUDIO_INDEX)
+    write_csv(out / "rejected.csv", rejected, REJECTION_FIELDS)
     write_json(out / "config.json", dataclasses.asdict(pre))
     return {"windows": len(rows), "recordings": len(specs), "rejected": len(rejected), "excluded_labels": excluded}
 

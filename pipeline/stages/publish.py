@@ -8,7 +8,6 @@ the database as it was. Writes ``reports/publish.json`` (rows written and rows i
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 
@@ -17,9 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import Session
 
-from models.db import Deployment, Detection, Media, Station, create_schema, make_engine, to_utc, upsert
-from models.detect import Prediction, detection_row
-from models.ingest import read_csv
+from models.db import Deployment, Detection, Media, Station, create_schema, detection_row, make_engine, to_utc, upsert
+from models.tables import read_csv
 from pipeline.common import setup_logging, write_json
 from pipeline.params import load_params
 
@@ -58,17 +56,12 @@ def media_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
-def read_predictions(path: Path) -> list[Prediction]:
-    """``detections.csv`` from the predict stage -> typed predictions."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        return [Prediction(**{**r, "start_s": float(r["start_s"]), "end_s": float(r["end_s"]),
-                              "classificationProbability": float(r["classificationProbability"]),
-                              "isInvasive": r["isInvasive"] == "True"}) for r in csv.DictReader(fh)]
-
-
 def run(database_url: str, stations: list[dict], deployments: list[dict], media: list[dict],
-        predictions: list[Prediction]) -> dict:
-    """Upsert everything in one transaction; returns rows written and totals in the database."""
+        predictions: list[dict]) -> dict:
+    """Upsert everything in one transaction; returns rows written and totals in the database.
+
+    ``predictions`` are rows of the predict stage's ``detections.csv`` (or ``Prediction`` dicts).
+    """
     url = make_url(database_url)
     if url.drivername.startswith("sqlite") and url.database:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +91,7 @@ def main(params: Path = Path("params.yaml"), raw: Path = Path("data/raw/stations
     setup_logging()
     url = load_params(params).publish.database_url
     summary = run(url, read_csv(raw / "stations.csv"), read_csv(raw / "deployments.csv"), read_csv(media),
-                  read_predictions(predictions))
+                  read_csv(predictions))
     log.info("published to %s: %s", make_url(url).render_as_string(hide_password=True), summary)
     write_json(report, {"written": summary["written"]})
 

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import typer
 
-from models.ingest import read_csv
 from models.split import grouped_split, sequence_groups
+from models.tables import read_csv, write_csv
 from pipeline.common import setup_logging, write_json
 from pipeline.params import SplitParams, load_params
-from pipeline.stages.preprocess import _write_rows
 
 log = logging.getLogger(__name__)
 FIELDS = ["mediaID", "label", "group", "split"]
@@ -53,8 +52,8 @@ def main(params: Path = Path("params.yaml"), processed: Path = Path("data/proces
     p = load_params(params).split
     images = split_images(p, read_csv(processed / "images" / "index.csv"))
     audio = split_audio(p, read_csv(processed / "audio" / "index.csv"))
-    _write_rows(processed / "splits" / "images.csv", images, FIELDS)
-    _write_rows(processed / "splits" / "audio.csv", audio, FIELDS)
+    write_csv(processed / "splits" / "images.csv", images, FIELDS)
+    write_csv(processed / "splits" / "audio.csv", audio, FIELDS)
     write_json(report, {"images": _summary(images), "audio": _summary(audio)})
 
 

@@ -24,16 +24,13 @@ import typer
 from models.augment import augment_image, augment_spectrogram
 from models.bundle import BundleMeta, save_bundle, write_meta
 from models.classifier import norm_stats
-from models.ingest import read_csv
+from models.tables import read_csv
 from models.training import TrainConfig, train_classifier
-from pipeline.common import setup_logging, write_json
+from pipeline.common import PROCESSED, setup_logging, write_json
 from pipeline.params import Params, load_params
 from pipeline.tracking import code_version, files_hash, register_bundle, training_run
 
 log = logging.getLogger(__name__)
-
-MODALITIES = {"image": ("images", "pixels.npy"), "audio": ("audio", "spectrograms.npy")}
-
 
 @dataclasses.dataclass
 class Dataset:
@@ -51,7 +48,7 @@ def load_dataset(processed: Path, modality: str) -> Dataset:
     Raises:
         ValueError: the training split is empty.
     """
-    folder, array = MODALITIES[modality]
+    folder, array = PROCESSED[modality]
     files = [processed / folder / array, processed / folder / "index.csv", processed / "splits" / f"{folder}.csv"]
     x = np.load(files[0], mmap_mode="r")
     index = read_csv(files[1])
@@ -90,7 +87,7 @@ def run(params: Params, modality: str, processed: Path, bundle_dir: Path, report
     cfg_p = params.train.image if modality == "image" else params.train.audio
     cfg = TrainConfig(**cfg_p.model_dump(exclude={"augment"}))
     ds = load_dataset(processed, modality)
-    folder, _ = MODALITIES[modality]
+    folder, _ = PROCESSED[modality]
     preprocessing = json.loads((processed / folder / "config.json").read_text())
     if modality == "image":
         mean, std = norm_stats(cfg.arch)
@@ -144,7 +141,7 @@ def main(modality: str = typer.Argument(..., help="image or audio"), params: Pat
          reports: Path = Path("reports")) -> None:
     """Train the ``image`` or ``audio`` classifier."""
     setup_logging()
-    if modality not in MODALITIES:
+    if modality not in PROCESSED:
         raise typer.BadParameter("modality must be 'image' or 'audio'")
     final = run(load_params(params), modality, processed, artifacts / f"{modality}_model", reports)
     log.info("%s: %s", modality, final)
