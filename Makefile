@@ -8,6 +8,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export BIODIV_PROGRESS ?= 0
+# The team remote holds the raw data; pipeline outputs are rebuilt by `dvc repro`, not pulled.
+RAW := data/raw/camera_traps data/raw/acoustic data/raw/stations
 
 .PHONY: install run test serve mlflow lint clean
 
@@ -21,12 +23,12 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 run: install
-	dvc pull
+	dvc pull $(RAW)
 	dvc repro
 	dvc metrics show
 
 test: install
-	dvc pull -q
+	dvc pull -q $(RAW)
 	$(PY) -m pytest -q
 
 lint: install
