@@ -76,6 +76,7 @@ class Media(Base):
     timestamp: Mapped[str] = mapped_column(String(40), default="")
     timestampUTC: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     timestampIssues: Mapped[str] = mapped_column(String(128), default="")
+    timestampSource: Mapped[str] = mapped_column(String(16), default="")
     bytes: Mapped[int] = mapped_column(Integer, default=0)
     width_px: Mapped[int | None] = mapped_column(Integer, nullable=True)
     height_px: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -33,8 +33,10 @@ class MediaRecord:
     """One ingested media file (Camtrap DP ``media`` plus technical facts).
 
     Sizes are in pixels, durations in seconds, rates in Hz. ``timestamp`` is ISO 8601 with offset
-    (empty when unknown, with ``timestampIssues`` saying why). ``label`` is the canonical training
-    label (catalogue ``scientificName`` or ``blank``), empty for unlabelled station media.
+    (empty when unknown, with ``timestampIssues`` saying why); ``timestampSource`` says where it
+    came from: ``exif``, ``filename`` (recorder file-name pattern), ``manifest`` or ``missing``.
+    ``label`` is the canonical training label (catalogue ``scientificName`` or ``blank``), empty
+    for unlabelled station media.
     """
 
     mediaID: str
@@ -46,6 +48,7 @@ class MediaRecord:
     modality: str
     timestamp: str
     timestampIssues: str
+    timestampSource: str
     sha256: str
     bytes: int
     width_px: int | None = None
@@ -67,7 +70,8 @@ def probe_media(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
 
     Returns:
         dict with ``modality`` (``image``/``audio``), ``fileMediatype`` and size/duration facts,
-        plus ``naive_time`` and ``offset`` when the file records them (EXIF for images).
+        plus ``naive_time``, ``offset`` and ``time_source`` (``exif``/``filename``) when the file
+        records a time (EXIF ``DateTimeOriginal`` for images, the recorder file name for audio).
 
     Raises:
         MediaError: unreadable, unsupported, corrupt, truncated, empty or too large.
@@ -83,24 +87,28 @@ def probe_media(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
     if mime and mime.startswith("image/"):
         info = read_image_info(path.read_bytes(), str(path), max_pixels)
         return dict(modality="image", fileMediatype=info.mime, width_px=info.width_px, height_px=info.height_px,
-                    naive_time=info.exif_datetime, offset=info.exif_offset)
+                    naive_time=info.exif_datetime, offset=info.exif_offset, time_source="exif")
     if mime and mime.startswith("video/"):
         raise MediaError(path, "unsupported_format", f"video ({mime}) is not processed yet")
     info = probe_audio(path)
     return dict(modality="audio", fileMediatype=info.mime, duration_s=round(info.duration_s, 6),
                 sample_rate_hz=info.sample_rate_hz, channels=info.channels,
-                naive_time=time_from_filename(path.name), offset=None)
+                naive_time=time_from_filename(path.name), offset=None, time_source="filename")
 
 
 def _record(path: Path, root: Path, deployment: str, station: str, tz: str | None, probe: dict,
             fallback_timestamp: str = "", **extra) -> MediaRecord:
     digest = sha256_file(path)
-    stamp, issues = localise(probe.pop("naive_time"), probe.pop("offset"), tz)
+    naive, source = probe.pop("naive_time"), probe.pop("time_source")
+    stamp, issues = localise(naive, probe.pop("offset"), tz)
     if not stamp and fallback_timestamp:
-        stamp, issues = fallback_timestamp, ""
+        stamp, issues, naive = fallback_timestamp, "", True
+        source = "manifest"
+    source = source if naive is not None else "missing"
     return MediaRecord(mediaID=media_id(digest), deploymentID=deployment, stationID=station,
                        filePath=path.relative_to(root).as_posix(), fileName=path.name, timestamp=stamp,
-                       timestampIssues=issues, sha256=digest, bytes=path.stat().st_size, **probe, **extra)
+                       timestampIssues=issues, timestampSource=source, sha256=digest,
+                       bytes=path.stat().st_size, **probe, **extra)
 
 
 def ingest_labelled(root: str | Path, catalogue: Catalogue, max_pixels: int = DEFAULT_MAX_PIXELS,

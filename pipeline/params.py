@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -51,6 +52,7 @@ class PreprocessParams(_Strict):
 
 class SplitParams(_Strict):
     seed: int = 42
+    image_groups: Literal["sequence", "deployment"] = "sequence"
     val_frac: float = Field(0.15, ge=0, lt=1)
     test_frac: float = Field(0.2, gt=0, lt=1)
     sequence_gap_s: float = Field(60, ge=0)

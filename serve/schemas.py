@@ -114,6 +114,7 @@ class MediaOut(BaseModel):
     modality: str
     timestamp: str
     timestampIssues: str
+    timestampSource: str
     bytes: int
     width_px: int | None
     height_px: int | None

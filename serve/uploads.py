@@ -126,6 +126,7 @@ def _analyse(clf: Classifier, catalogue: Catalogue, top_k: int, data: bytes, tmp
                      extension=AUDIO_EXTENSIONS.get(ainfo.mime, ""))
         naive, offset = time_from_filename(file_name), None
     media["timestamp"], facts["timestampIssues"] = localise(naive, offset, tz)
+    facts["timestampSource"] = ("exif" if media["modality"] == "image" else "filename") if naive else "missing"
     if media["modality"] == "image":
         preds = classify_images(clf, [media], [pixels], catalogue, top_k)
     else:

@@ -66,16 +66,18 @@ def test_station_drop_records_and_rejections(drop):
     assert (img.deploymentID, img.stationID, img.modality, img.fileMediatype) == ("st1-cam", "st1", "image",
                                                                                   "image/jpeg")
     assert (img.width_px, img.height_px, img.fileName) == (64, 48, "IMG_0001.JPG")
-    assert (img.timestamp, img.timestampIssues) == ("2024-05-01T08:00:00+08:00", "")
+    assert (img.timestamp, img.timestampIssues, img.timestampSource) == ("2024-05-01T08:00:00+08:00", "", "exif")
     assert (img.licence, img.attribution, img.source, img.label) == ("CC-BY-4.0", "Team A", "repo-a", "")
 
     no_exif = by_path["st1/cam/IMG_0002.JPG"]
-    assert (no_exif.timestamp, no_exif.timestampIssues) == ("", "missing")  # never the ingestion time
+    # never the ingestion time
+    assert (no_exif.timestamp, no_exif.timestampIssues, no_exif.timestampSource) == ("", "missing", "missing")
 
     rec = by_path["st1/rec/S4A01_20240601_053000.wav"]
     assert (rec.modality, rec.fileMediatype, rec.sample_rate_hz, rec.channels, rec.duration_s) == (
         "audio", "audio/wav", 8000, 1, 2.0)
-    assert (rec.timestamp, rec.deploymentID) == ("2024-06-01T05:30:00+08:00", "st1-rec")
+    assert (rec.timestamp, rec.deploymentID, rec.timestampSource) == ("2024-06-01T05:30:00+08:00", "st1-rec",
+                                                                      "filename")
     assert rec.width_px is None
 
     other = by_path["st2-cam/IMG_0001.JPG"]  # folder named after the deploymentID; device offset, no zone
@@ -143,7 +145,9 @@ def test_labelled_dataset(labelled, catalogue):
     # EXIF wins over the manifest's datetime; without EXIF the manifest's datetime is used as written
     assert (boar1.timestamp, boar1.timestampIssues) == ("2023-08-01T21:15:00", "no_timezone")
     assert (boar2.timestamp, boar2.timestampIssues) == ("2023-08-01T21:15:05-04:00", "")
+    assert (boar1.timestampSource, boar2.timestampSource) == ("exif", "manifest")
     assert (by["img/frog1.jpg"].timestamp, by["img/frog1.jpg"].timestampIssues) == ("", "missing")
+    assert by["img/frog1.jpg"].timestampSource == "missing"
     assert by["img/frog1.jpg"].deploymentID == ""
 
 

@@ -153,6 +153,12 @@ def test_ingest_preprocess_split_stage_cores(tmp_path, raw):
     assert groups[by_file["b3.jpg"]["mediaID"]] == "S1#1"
     assert len(set(groups.values())) == 5
     assert Counter(r["split"] for r in images) == {"train": 6}
+    # whole deployments instead of sequences: b1, b2, b3 share deployment S1; the others stay single
+    by_dep = split.split_images(sp.model_copy(update={"image_groups": "deployment"}),
+                                read_csv(processed / "images" / "index.csv"))
+    dep_groups = {r["mediaID"]: r["group"] for r in by_dep}
+    assert {dep_groups[by_file[f]["mediaID"]] for f in ("b1.jpg", "b2.jpg", "b3.jpg")} == {"S1"}
+    assert len(set(dep_groups.values())) == 4
 
     # audio: each recording is a group (its windows never straddle splits); 3 groups -> one per split
     audio = split.split_audio(sp, a_index)

@@ -22,8 +22,12 @@ FIELDS = ["mediaID", "label", "group", "split"]
 
 
 def split_images(p: SplitParams, index: list[dict]) -> list[dict]:
-    """One row per image; groups are sequences within a deployment (see ``sequence_groups``)."""
-    groups = sequence_groups(index, p.sequence_gap_s, p.sequence_gap_frames)
+    """One row per image; groups are sequences within a deployment (see ``sequence_groups``), or
+    whole deployments with ``image_groups: deployment`` (frames without one stay single)."""
+    if p.image_groups == "deployment":
+        groups = [r["deploymentID"] or f"#single-{i}" for i, r in enumerate(index)]
+    else:
+        groups = sequence_groups(index, p.sequence_gap_s, p.sequence_gap_frames)
     splits = grouped_split(groups, [r["label"] for r in index], p.val_frac, p.test_frac, p.seed)
     return [{"mediaID": r["mediaID"], "label": r["label"], "group": g, "split": s}
             for r, g, s in zip(index, groups, splits, strict=True)]
