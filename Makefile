@@ -41,5 +41,7 @@ serve: install
 mlflow: install
 	mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000
 
+# Removes the local database, uploads and MLflow store; the next `make run` republishes
+# (reports/publish.json is removed so DVC knows the publish stage must run again).
 clean:
-	rm -rf var mlflow.db mlruns
+	rm -rf var mlflow.db mlruns reports/publish.json

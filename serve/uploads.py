@@ -37,6 +37,11 @@ IMAGE_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/tiff": ".tif", 
 AUDIO_EXTENSIONS = {"audio/wav": ".wav", "audio/flac": ".flac", "audio/mpeg": ".mp3", "audio/ogg": ".ogg",
                     "audio/aiff": ".aiff"}
 _STATUS = {"image_too_large": 413, "unsupported_format": 415}
+#: The one message for content that is neither a supported image nor decodable audio: it names the
+#: formats accepted (``IMAGE_TYPES``; audio decoded by libsndfile and stored with an ``AUDIO_EXTENSIONS``
+#: suffix) and never the decoder's own error text or the client's file name.
+UNSUPPORTED_MESSAGE = ("content is neither a supported image (JPEG, PNG, TIFF, BMP, WebP) nor a decodable "
+                       "audio recording (WAV, FLAC, MP3, OGG, AIFF)")
 
 
 class UploadRejected(Exception):
@@ -73,7 +78,12 @@ def _detections(session: Session, mid: str) -> list[Detection]:
 
 
 def _public(exc: MediaError, file_name: str, *paths: Path) -> UploadRejected:
-    """Map a MediaError to an HTTP rejection whose message names the upload, never a server path."""
+    """Map a MediaError to an HTTP rejection whose message names the upload, never a server path.
+
+    ``unsupported_format`` always gets :data:`UNSUPPORTED_MESSAGE` (the decoder's text is not shown).
+    """
+    if exc.reason == "unsupported_format":
+        return UploadRejected(415, "unsupported_format", UNSUPPORTED_MESSAGE)
     message = exc.detail or exc.reason
     for p in paths:
         message = message.replace(str(p), file_name)
@@ -85,10 +95,10 @@ def _sniff_modality(data: bytes) -> str:
     mime = sniff_mime(data[:262]) or ""
     if mime.startswith("image/"):
         if mime not in IMAGE_TYPES:
-            raise UploadRejected(415, "unsupported_format", f"{mime} images are not supported")
+            raise UploadRejected(415, "unsupported_format", UNSUPPORTED_MESSAGE)
         return "image"
     if mime and not mime.startswith("audio/"):
-        raise UploadRejected(415, "unsupported_format", f"{mime} is neither a supported image nor audio")
+        raise UploadRejected(415, "unsupported_format", UNSUPPORTED_MESSAGE)
     return "audio"
 
 
@@ -138,23 +148,34 @@ def process_upload(session: Session, *, data: bytes, file_name: str, deployment_
                    classifiers: Classifiers, catalogue: Catalogue, top_k: int) -> UploadResult:
     """Store and classify one upload, or return the existing record for bytes seen before.
 
+    Checks run in this order: duplicate content (answered with the existing record, whatever
+    ``deployment_id`` says: the first upload's deployment is kept), unknown deployment (422), empty
+    content, content type (415), model availability (503); only then is the file staged and classified.
+
     Args:
         session: database session (committed here).
         data: the uploaded bytes (size already checked).
         file_name: sanitised client file name (metadata only).
-        deployment_id: the deployment the media comes from (need not exist in ``deployments``).
+        deployment_id: the deployment the media comes from; must be a row of ``deployments``
+            (checked after the duplicate look-up, before anything is staged or classified).
         media_root: storage root; the file goes to ``<sha256[:2]>/<sha256><ext>`` under it.
         classifiers: the loaded classifiers (a modality without one is refused with 503).
         catalogue: species catalogue (invasive flags).
         top_k: alternatives kept per detection.
 
     Raises:
-        UploadRejected: empty, unsupported, corrupt/truncated or too large content, or no model (503).
+        UploadRejected: unknown deployment (422 ``unknown_deployment``), empty, unsupported,
+            corrupt/truncated or too large content, or no model (503).
     """
     sha = sha256_bytes(data)
     existing = media_by_sha(session, sha)
     if existing is not None:
         return UploadResult(True, existing, _detections(session, existing.mediaID))
+    deployment = session.get(Deployment, deployment_id)
+    if deployment is None:
+        raise UploadRejected(422, "unknown_deployment",
+                             f"deploymentID '{deployment_id}' is not a known deployment; "
+                             "known deployments are listed at /v1/stations")
     if not data:
         raise UploadRejected(422, "corrupt", "file is empty (0 bytes)")
     modality = _sniff_modality(data)
@@ -162,17 +183,14 @@ def process_upload(session: Session, *, data: bytes, file_name: str, deployment_
     if clf is None:
         raise UploadRejected(503, "model_unavailable",
                              classifiers.missing.get(modality, f"no {modality} model is loaded"))
-    deployment = session.get(Deployment, deployment_id)
-    station = deployment.stationID if deployment else ""
     root = media_root.resolve()
     folder = root / sha[:2]
     tmp = _stage(folder, sha, data)
     try:
-        media = dict(mediaID=media_id(sha), deploymentID=deployment_id, stationID=station, filePath="",
+        media = dict(mediaID=media_id(sha), deploymentID=deployment_id, stationID=deployment.stationID, filePath="",
                      modality=modality, timestamp="")
         try:
-            facts, rows = _analyse(clf, catalogue, top_k, data, tmp, file_name, media,
-                                   deployment.timezone if deployment else None)
+            facts, rows = _analyse(clf, catalogue, top_k, data, tmp, file_name, media, deployment.timezone)
         except MediaError as exc:
             raise _public(exc, file_name, tmp, folder, root) from exc
         name = f"{sha}{facts.pop('extension')}"

@@ -192,3 +192,11 @@ def db(settings):
     with Session(engine) as session:
         yield session
     engine.dispose()
+
+
+@pytest.fixture()
+def deployments(db) -> list[str]:
+    """The deployments of ``tests.serve_helpers.UPLOAD_DEPLOYMENTS`` (and their stations) in the settings' database."""
+    from tests.serve_helpers import seed_deployments
+
+    return seed_deployments(db)

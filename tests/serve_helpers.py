@@ -112,3 +112,24 @@ def seed_database(url: str) -> dict[str, Detection]:
         s.commit()
     engine.dispose()
     return ids
+
+
+#: Deployments the upload tests send media to (``POST /v1/media`` refuses any other deploymentID):
+#: ``(deploymentID, stationID, deviceType, timezone)``. ``d`` and ``CASE-dep`` have no station and no
+#: time zone (their times stay without offset, flagged ``no_timezone``).
+UPLOAD_DEPLOYMENTS = [
+    ("S1-cam", "S1", "camera", "Asia/Shanghai"),
+    ("S1-rec", "S1", "audio", "Asia/Shanghai"),
+    ("S2-cam", "S2", "camera", "Asia/Shanghai"),
+    ("d", "", "", ""),
+    ("CASE-dep", "", "", ""),
+]
+
+
+def seed_deployments(session: Session) -> list[str]:
+    """Add stations ``S1``/``S2`` and :data:`UPLOAD_DEPLOYMENTS` (committed); returns the deployment IDs."""
+    session.add_all([Station(stationID="S1", stationName="Wetland"), Station(stationID="S2", stationName="Forest")])
+    session.add_all([Deployment(deploymentID=dep, stationID=st, deviceType=kind, timezone=tz)
+                     for dep, st, kind, tz in UPLOAD_DEPLOYMENTS])
+    session.commit()
+    return [dep for dep, *_ in UPLOAD_DEPLOYMENTS]

@@ -14,6 +14,9 @@ from models.db import Media
 from serve.app import create_app
 from tests.serve_helpers import LABELS
 
+#: Every test uploads to ``CASE-dep``, a deployment seeded in its database (no station, no time zone).
+pytestmark = pytest.mark.usefixtures("deployments")
+
 
 def upload(client: TestClient, path: Path, name: str | None = None, deployment: str = "CASE-dep"):
     """Upload a case file under its own (or the given) name."""

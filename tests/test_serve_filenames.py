@@ -53,6 +53,8 @@ def assert_confined(settings, responses, tmp_path: Path) -> None:
     assert not any(tmp_path.rglob("evil*")) and not Path("/tmp/evil_upload.jpg").exists()
     for r in responses:
         assert r.status_code != 500
+        detail = r.json().get("detail") if r.headers.get("content-type") == "application/json" else None
+        assert not (isinstance(detail, dict) and detail.get("reason") == "unknown_deployment"), r.text
         for marker in (str(tmp_path), str(root), str(Path.cwd()), "/etc/", "/tmp/", "C:\\\\"):
             assert marker not in r.text, (marker, r.text)
         if r.status_code in (200, 201):
@@ -61,6 +63,7 @@ def assert_confined(settings, responses, tmp_path: Path) -> None:
             assert not r.json()["media"]["filePath"].startswith("/")
 
 
+@pytest.mark.usefixtures("deployments")
 @pytest.mark.parametrize("name", HOSTILE)
 def test_hostile_names_via_http_client(client, settings, tmp_path, name):
     r = client.post("/v1/media", files={"file": (name, jpeg_bytes(20), "image/jpeg")}, data={"deploymentID": "d"})
@@ -68,6 +71,7 @@ def test_hostile_names_via_http_client(client, settings, tmp_path, name):
     assert_confined(settings, [r], tmp_path)
 
 
+@pytest.mark.usefixtures("deployments")
 @pytest.mark.parametrize("name", [n.encode() for n in HOSTILE] + [b"..\\..\\..\\evil.jpg", b"evil.jpg\x00.png"])
 def test_hostile_names_raw_bytes(client, settings, tmp_path, name):
     r = raw_upload(client, name, jpeg_bytes(21))
@@ -77,6 +81,7 @@ def test_hostile_names_raw_bytes(client, settings, tmp_path, name):
         assert r.json()["media"]["fileName"] == sanitise_filename(r.json()["media"]["fileName"])
 
 
+@pytest.mark.usefixtures("deployments")
 def test_empty_or_missing_file_name_is_422_not_500(client, settings, tmp_path, db):
     data = jpeg_bytes(22)
     responses = [raw_upload(client, b"", data), raw_upload(client, None, data),

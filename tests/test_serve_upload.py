@@ -11,12 +11,18 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from models.db import Deployment, Detection, Media, Station
+from models.db import Detection, Media
 from models.hashing import media_id, sha256_bytes
 from serve import uploads
 from serve.app import create_app
 from serve.settings import Settings
 from tests.serve_helpers import LABELS, jpeg_bytes, jpeg_with_exif_time, wav_bytes
+
+#: Every test uploads to deployments seeded in its database (``S1-cam``, ``S1-rec``, ``S2-cam``, ``d``, ...).
+pytestmark = pytest.mark.usefixtures("deployments")
+
+UNSUPPORTED = ("content is neither a supported image (JPEG, PNG, TIFF, BMP, WebP) nor a decodable audio "
+               "recording (WAV, FLAC, MP3, OGG, AIFF)")
 
 
 def post(client: TestClient, data: bytes, name: str = "IMG_0001.JPG", deployment: str = "S1-cam",
@@ -81,6 +87,7 @@ def test_same_bytes_twice_is_a_duplicate(client, settings, db):
     data = jpeg_bytes(2)
     first = post(client, data)
     assert first.status_code == 201
+    # duplicates are answered before the deployment is checked: this one is not in ``deployments``
     second = post(client, data, "other_name.jpg", deployment="another-deployment")
     assert second.status_code == 200
     body = second.json()
@@ -89,6 +96,19 @@ def test_same_bytes_twice_is_a_duplicate(client, settings, db):
     assert body["detections"] == first.json()["detections"]
     assert counts(db) == (1, 1)
     assert len(stored_files(settings)) == 1
+
+
+def test_same_bytes_under_another_known_deployment_keeps_the_first(client, settings, db):
+    data = jpeg_bytes(15)
+    first = post(client, data, deployment="S1-cam")
+    assert first.status_code == 201, first.text
+    second = post(client, data, "copy.jpg", deployment="S2-cam")
+    assert second.status_code == 200, second.text
+    body = second.json()
+    assert body["duplicate"] is True and body["media"] == first.json()["media"]
+    assert (body["media"]["deploymentID"], body["media"]["stationID"]) == ("S1-cam", "S1")
+    assert [d["deploymentID"] for d in body["detections"]] == ["S1-cam"]
+    assert counts(db) == (1, 1) and len(stored_files(settings)) == 1
 
 
 def test_different_bytes_same_name_is_a_new_record(client, settings, db):
@@ -101,8 +121,6 @@ def test_different_bytes_same_name_is_a_new_record(client, settings, db):
 
 
 def test_exif_time_localised_with_deployment_zone(client, db):
-    db.add_all([Station(stationID="S1"), Deployment(deploymentID="S1-cam", stationID="S1", timezone="Asia/Shanghai")])
-    db.commit()
     r = post(client, jpeg_with_exif_time("2024:05:01 08:00:00"), deployment="S1-cam")
     assert r.status_code == 201, r.text
     media, (det,) = r.json()["media"], r.json()["detections"]
@@ -114,17 +132,37 @@ def test_exif_time_localised_with_deployment_zone(client, db):
     assert client.get("/v1/stations").json()[0]["detections"] == 1
 
 
-def test_unknown_deployment_is_accepted_without_station(client):
+def test_unknown_deployment_is_422_and_stores_nothing(client, settings, db):
     r = post(client, jpeg_with_exif_time("2024:05:01 08:00:00", seed=5), deployment="  new-dep ")
-    assert r.status_code == 201
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == {
+        "reason": "unknown_deployment",
+        "message": "deploymentID 'new-dep' is not a known deployment; known deployments are listed at /v1/stations"}
+    assert counts(db) == (0, 0)
+    assert leftovers(settings) == []
+
+
+def test_unknown_deployment_is_checked_before_staging_content_type_and_model(client, settings, db, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("an upload to an unknown deployment must not be staged or classified")
+
+    monkeypatch.setattr(uploads, "_stage", never)
+    monkeypatch.setattr(uploads, "_analyse", never)
+    for data in (jpeg_bytes(16), b"plain text, not media " * 20, b""):
+        r = post(client, data, deployment="new-dep")
+        assert r.status_code == 422 and r.json()["detail"]["reason"] == "unknown_deployment", r.text
+    assert counts(db) == (0, 0) and leftovers(settings) == []
+
+
+def test_deployment_without_zone_keeps_time_without_offset(client):
+    r = post(client, jpeg_with_exif_time("2024:05:01 08:00:00", seed=5), deployment="  d ")
+    assert r.status_code == 201, r.text
     media = r.json()["media"]
-    assert (media["deploymentID"], media["stationID"]) == ("new-dep", "")
+    assert (media["deploymentID"], media["stationID"]) == ("d", "")
     assert media["timestamp"] == "2024-05-01T08:00:00" and media["timestampIssues"] == "no_timezone"
 
 
 def test_audio_upload_one_detection_per_window(client, settings, bundles, db):
-    db.add(Deployment(deploymentID="S1-rec", stationID="S1", timezone="Asia/Shanghai"))
-    db.commit()
     data = wav_bytes(2.5, 8000)
     r = post(client, data, "S1REC_20240601_053000.wav", deployment="S1-rec")
     assert r.status_code == 201, r.text
@@ -165,9 +203,31 @@ def test_bad_content_is_rejected_without_leftovers(client, settings, db, data, s
     r = post(client, data, "looks_fine.jpg")
     assert r.status_code == status, r.text
     assert r.json()["detail"]["reason"] == reason
+    if status == 415:
+        assert r.json()["detail"]["message"] == UNSUPPORTED
     assert str(settings.media_root.resolve()) not in r.text and ".part" not in r.text
+    assert "looks_fine" not in r.text
     assert counts(db) == (0, 0)
     assert leftovers(settings) == []
+
+
+def test_text_file_named_jpg_is_415_without_file_name_or_decoder_text(client, settings, db):
+    r = post(client, b"field notes: two wild boar at the wallow, 06:40\n" * 10, "notes.jpg", mime="image/jpeg")
+    assert r.status_code == 415, r.text
+    assert r.json()["detail"] == {"reason": "unsupported_format", "message": UNSUPPORTED}
+    for leak in ("notes", ".jpg", "libsndfile", "Error opening", "Format not recognised", "audio file ("):
+        assert leak not in r.text, leak
+    assert counts(db) == (0, 0)
+    assert leftovers(settings) == []
+
+
+def test_oversize_upload_to_unknown_deployment_is_413(settings, db):
+    data = jpeg_bytes(17)
+    small = settings.model_copy(update={"max_upload_bytes": len(data) - 1})
+    with TestClient(create_app(small)) as c:
+        r = post(c, data, deployment="new-dep")
+    assert r.status_code == 413 and r.json()["detail"]["reason"] == "upload_too_large"
+    assert counts(db) == (0, 0) and leftovers(settings) == []
 
 
 def test_oversize_upload_is_413(tmp_path, settings, db):

@@ -16,7 +16,8 @@ _ERRORS = {
     200: {"model": UploadOut, "description": "The same bytes were uploaded before; nothing was created."},
     413: {"description": "Upload larger than max_upload_bytes, or image above the pixel limit."},
     415: {"description": "Content is neither a supported image nor decodable audio."},
-    422: {"description": "Corrupt, truncated or empty media, or invalid form fields."},
+    422: {"description": "Corrupt, truncated or empty media, invalid form fields, or a deploymentID that is not "
+                          "a known deployment (reason ``unknown_deployment``)."},
     503: {"description": "No model is loaded for this modality."},
 }
 
@@ -32,8 +33,12 @@ def upload_media(file: Annotated[UploadFile | str, File(description="image or au
                  catalogue: CatalogueDep) -> UploadOut:
     """Store the file content-addressed, classify it and record media + detections (201).
 
-    Byte-identical content uploaded before returns the existing record with ``duplicate`` true
-    (200) and creates nothing. A file part without a file name is refused (422) without echoing it.
+    Checks, in order: a file part without a file name is refused (422) without echoing it; then the
+    size (413). Byte-identical content uploaded before returns the existing record with ``duplicate``
+    true (200) and creates nothing, even when sent with another ``deploymentID``: the record keeps the
+    deploymentID of its first upload. Otherwise ``deploymentID`` must be a row of ``deployments``
+    (listed at ``/v1/stations``), else 422 ``unknown_deployment`` and nothing is stored; then the
+    content type (415), the model (503) and decoding (413/422) are checked.
     """
     deployment_id = deploymentID.strip()
     if not deployment_id:

@@ -1,0 +1,66 @@
+"""Detections schema: migrations match the models, rows from predictions, idempotent upserts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, inspect, select
+from sqlalchemy.orm import Session
+
+from models.db import Base, Detection, Media, create_schema, detection_id, detection_row, make_engine, to_utc, upsert
+
+
+def test_migrations_build_exactly_the_model_schema(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    create_schema(engine)
+    create_schema(engine)  # idempotent
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
+    assert diff == [], f"models/db.py and the migrations differ: {diff}"
+    assert version == "0001"
+    assert set(inspect(engine).get_table_names()) == {"alembic_version", "stations", "deployments", "media",
+                                                     "detections"}
+
+
+def test_detection_row_from_a_csv_row():
+    row = {"mediaID": "m1", "deploymentID": "d1", "stationID": "s1", "modality": "audio", "start_s": "3.0",
+           "end_s": "6.0", "eventStart": "2019-05-22T17:00:03+02:00", "observationType": "blank",
+           "scientificName": "", "classificationProbability": "0.75", "isInvasive": "False",
+           "topK": '[["blank", 0.75], ["Sus scrofa", 0.2]]', "modelVersion": "biodiv-audio-classifier/2",
+           "filePath": "x.wav"}
+    d = detection_row(row, classified_at=datetime(2026, 1, 2, 3, 4, 5))
+    assert d["detectionID"] == detection_id("m1", 3.0, "biodiv-audio-classifier/2")
+    assert (d["start_s"], d["end_s"], d["classificationProbability"]) == (3.0, 6.0, 0.75)
+    assert d["scientificName"] is None and d["isInvasive"] is False
+    assert d["topK"] == [["blank", 0.75], ["Sus scrofa", 0.2]]
+    assert d["eventStartUTC"] == datetime(2019, 5, 22, 15, 0, 3)
+    assert (d["classifiedBy"], d["classificationMethod"]) == ("biodiv-audio-classifier/2", "machine")
+    assert d["classificationTimestamp"] == "2026-01-02T03:04:05"
+    assert "filePath" not in d
+    assert detection_row({**row, "isInvasive": True, "scientificName": "Lithobates catesbeianus"})["isInvasive"]
+
+
+def test_detection_id_and_to_utc():
+    assert detection_id("m", 1.0, "v/1") == detection_id("m", 1.0004, "v/1")  # ms resolution
+    assert detection_id("m", 1.0, "v/1") != detection_id("m", 1.0, "v/2")
+    assert len(detection_id("m", 0.0, "v")) == 32
+    assert to_utc("2020-12-14T19:22:55-05:00") == datetime(2020, 12, 15, 0, 22, 55)
+    assert to_utc("2020-12-14T19:22:55") is None and to_utc("") is None
+
+
+def test_upsert_is_idempotent(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'b.db'}")
+    create_schema(engine)
+    media = {"mediaID": "m1", "sha256": "a" * 64, "modality": "image"}
+    det = {"detectionID": "x1", "mediaID": "m1", "modality": "image", "classificationProbability": 0.5,
+           "modelVersion": "v/1", "topK": []}
+    for prob in (0.5, 0.9):
+        with Session(engine) as s, s.begin():
+            assert upsert(s, Media, [media]) == 1
+            assert upsert(s, Detection, [{**det, "classificationProbability": prob}]) == 1
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Detection)) == 1
+        assert s.scalar(select(Detection.classificationProbability)) == 0.9
