@@ -161,9 +161,20 @@ def test_service_answers_queries_and_classifies_an_upload(workspace, tmp_path):
         assert body["total"] == n and len(body["items"]) == n
         assert {d["scientificName"] for d in body["items"]} == {name}
         image = workspace / "data/raw/stations/demo-2/cam-dzf/sample-dzf-01.jpg"
+        # a station image already published comes back as a duplicate with its detection
         r = client.post("/v1/media", data={"deploymentID": "demo-2-cam-dzf"},
                         files={"file": ("sample-dzf-01.jpg", image.read_bytes(), "image/jpeg")})
-        assert r.status_code in (200, 201)
-        dets = r.json()["detections"]
+        assert r.status_code == 200 and r.json()["duplicate"] is True and len(r.json()["detections"]) == 1
+        # the same scene re-encoded (new bytes) is stored and classified with the registered model
+        import cv2
+
+        ok, jpeg = cv2.imencode(".jpg", cv2.imread(str(image)), [cv2.IMWRITE_JPEG_QUALITY, 80])
+        r = client.post("/v1/media", data={"deploymentID": "demo-2-cam-dzf"},
+                        files={"file": ("field-upload.jpg", jpeg.tobytes(), "image/jpeg")})
+        assert r.status_code == 201, r.text
+        body = r.json()
+        assert body["duplicate"] is False and body["media"]["stationID"] == "demo-2"
+        dets = body["detections"]
         assert len(dets) == 1 and 0.0 <= dets[0]["classificationProbability"] <= 1.0
         assert dets[0]["modelVersion"] == "biodiv-image-classifier/1"
+        assert client.get("/v1/detections", params={"mediaID": body["media"]["mediaID"]}).json()["total"] == 1
