@@ -188,6 +188,13 @@ def mel_filterbank(sample_rate_hz: int, n_fft: int, n_mels: int, fmin_hz: float,
                                fmax=min(fmax_hz, sample_rate_hz / 2)).astype(np.float32)
 
 
+def levels_dbfs(windows: np.ndarray) -> np.ndarray:
+    """RMS level of each window in dBFS (0 dB = full-scale square wave), ``(N, samples)`` -> ``(N,)``;
+    digital silence gives -inf-like -200 dB instead of a NaN."""
+    rms = np.sqrt(np.mean(np.square(windows, dtype=np.float64), axis=-1)) if windows.size else np.zeros(len(windows))
+    return 20.0 * np.log10(np.maximum(rms, 1e-10))
+
+
 @dataclass(frozen=True)
 class AudioPreprocessing:
     """Ordered, pure steps from a recording to model input; saved in audio model bundles.
@@ -196,6 +203,11 @@ class AudioPreprocessing:
     -> power STFT (Hann, ``n_fft``, ``hop_length``) -> mel (``n_mels``, ``fmin_hz``..``fmax_hz``)
     -> dB (``10 log10(P + 1e-10)``) -> per-window standardisation (zero mean, unit variance; a
     silent window stays all zeros, never NaN).
+
+    ``silence_dbfs``: windows whose RMS level is below this (dB relative to full scale) hold no
+    sound worth classifying; they are reported as blank and left out of training. The default
+    -70 dBFS sits below the self-noise of field recorders in quiet sites and well above 16-bit
+    quantisation noise (about -98 dBFS), so it catches dead channels and digital silence.
     """
 
     sample_rate_hz: int = 22050
@@ -207,12 +219,17 @@ class AudioPreprocessing:
     n_mels: int = 64
     fmin_hz: float = 50.0
     fmax_hz: float = 11025.0
+    silence_dbfs: float = -70.0
 
     def windows(self, audio: Audio) -> tuple[list[tuple[float, float]], np.ndarray]:
         """Mono audio at any rate -> (window bounds in s, ``(N, samples)`` float32 windows)."""
         audio = audio.to_mono().resample(self.sample_rate_hz)
         bounds = window_bounds(audio.duration_s, self.window_s, self.hop_s, self.min_tail_s)
         return bounds, cut_windows(audio, bounds, self.window_s)
+
+    def silent(self, windows: np.ndarray) -> np.ndarray:
+        """``(N, samples)`` -> ``(N,)`` bool: RMS level below ``silence_dbfs``."""
+        return levels_dbfs(windows) < self.silence_dbfs
 
     def spectrograms(self, windows: np.ndarray) -> np.ndarray:
         """``(N, samples)`` -> standardised log-mel ``(N, n_mels, frames)`` float32."""

@@ -57,7 +57,7 @@ def _shift(iso: str, seconds: float) -> str:
 
 
 def make_predictions(media: dict, probs: np.ndarray, spans: list[tuple[float, float]], classifier: Classifier,
-                     catalogue: Catalogue, k: int) -> list[Prediction]:
+                     catalogue: Catalogue, k: int, silent: np.ndarray | None = None) -> list[Prediction]:
     """Turn ``(N, C)`` probabilities for ``N`` spans of one media item into predictions.
 
     Args:
@@ -68,9 +68,13 @@ def make_predictions(media: dict, probs: np.ndarray, spans: list[tuple[float, fl
         classifier: gives labels and the model version.
         catalogue: gives the invasive flag.
         k: how many alternatives to keep.
+        silent: optional ``(N,)`` bool; a silent span is reported as blank with probability 1
+            whatever the model says (there is nothing to classify).
     """
     out = []
-    for (start, end), alts in zip(spans, top_k(probs, classifier.labels, k), strict=True):
+    for i, ((start, end), alts) in enumerate(zip(spans, top_k(probs, classifier.labels, k), strict=True)):
+        if silent is not None and silent[i]:
+            alts = [(BLANK, 1.0)]
         label, p = alts[0]
         blank = label == BLANK
         out.append(Prediction(
@@ -100,7 +104,8 @@ def classify_images(classifier: Classifier, media: list[dict], pixels: list[np.n
 
 def classify_recording(classifier: Classifier, media: dict, path: str | Path, catalogue: Catalogue, k: int,
                        batch_size: int = 64) -> list[Prediction]:
-    """Classify every analysis window of a recording; one prediction per window.
+    """Classify every analysis window of a recording; one prediction per window (silent windows,
+    see ``AudioPreprocessing.silence_dbfs``, are blank).
 
     Raises:
         MediaError: the recording cannot be decoded or is empty.
@@ -109,4 +114,4 @@ def classify_recording(classifier: Classifier, media: dict, path: str | Path, ca
     bounds, windows = pre.windows(load_audio(path))
     specs = pre.spectrograms(windows)[:, None]
     probs = classifier.predict(specs, batch_size)
-    return make_predictions(media, probs, bounds, classifier, catalogue, k)
+    return make_predictions(media, probs, bounds, classifier, catalogue, k, pre.silent(windows))

@@ -96,8 +96,9 @@ def read_image_info(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAUL
             has_alpha = im.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in im.info
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise MediaError(name, "corrupt", str(exc)) from exc
-    except Image.DecompressionBombError as exc:  # pragma: no cover - Pillow raises above 2x its limit
-        raise MediaError(name, "image_too_large", str(exc)) from exc
+    except Image.DecompressionBombError as exc:  # Pillow refuses to open above 2x its own limit
+        raise MediaError(name, "image_too_large",
+                         f"image exceeds the limit of {max_pixels} px (header check: {exc})") from exc
     if width * height > max_pixels:
         raise MediaError(name, "image_too_large", f"{width}x{height} px exceeds the limit of {max_pixels} px")
     orientation = int(exif.get(_TAG_ORIENTATION, 1) or 1)

@@ -34,6 +34,7 @@ class AudioPreParams(_Strict):
     n_mels: int = Field(64, ge=8)
     fmin_hz: float = Field(50.0, ge=0)
     fmax_hz: float = Field(11025.0, gt=0)
+    silence_dbfs: float = Field(-70.0, le=0)
     min_recordings_per_label: int = Field(3, ge=1)
 
     @model_validator(mode="after")

@@ -97,6 +97,8 @@ def _sniff_modality(data: bytes) -> str:
         if mime not in IMAGE_TYPES:
             raise UploadRejected(415, "unsupported_format", UNSUPPORTED_MESSAGE)
         return "image"
+    if mime.startswith("video/"):
+        raise UploadRejected(415, "unsupported_format", f"video ({mime}) is not processed yet; {UNSUPPORTED_MESSAGE}")
     if mime and not mime.startswith("audio/"):
         raise UploadRejected(415, "unsupported_format", UNSUPPORTED_MESSAGE)
     return "audio"

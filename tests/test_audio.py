@@ -138,3 +138,16 @@ def test_silent_window_is_all_zeros_not_nan():
 def test_no_windows_gives_an_empty_batch():
     pre = AudioPreprocessing()
     assert pre.spectrograms(np.zeros((0, 66150), np.float32)).shape == (0, 64, 130)
+
+
+def test_levels_dbfs_hand_computed():
+    from models.audio import levels_dbfs
+
+    t = np.arange(8000) / 8000
+    full_sine = np.sin(2 * np.pi * 100 * t)  # RMS 1/sqrt(2) -> 20*log10(0.7071) = -3.01 dBFS
+    quiet = 0.001 * np.ones(8000)  # RMS 0.001 -> -60 dBFS
+    levels = levels_dbfs(np.stack([full_sine, quiet, np.zeros(8000)]))
+    assert np.allclose(levels[:2], [-3.0103, -60.0], atol=1e-3)
+    assert levels[2] == -200.0
+    pre = AudioPreprocessing(silence_dbfs=-70.0)
+    assert pre.silent(np.stack([quiet, np.zeros(8000), 1e-4 * np.ones(8000)])).tolist() == [False, True, True]

@@ -169,6 +169,7 @@ def test_br08_batch_keeps_the_normal_image(cases, tmp_path):
     records, rejected = ingest_stations(_drop(tmp_path, {"cam": cases / "BR-08"}))
     assert [r.filePath for r in records] == ["cam/normal.jpg"]
     assert [(r.filePath, r.reason) for r in rejected] == [("cam/huge_12000x16000.png", "image_too_large")]
+    assert rejected[0].detail.startswith(f"image exceeds the limit of {DEFAULT_MAX_PIXELS} px")
     assert decode_image((cases / "BR-08" / "normal.jpg").read_bytes(), max_pixels=DEFAULT_MAX_PIXELS).shape == (
         480, 640, 3)
 
@@ -248,6 +249,7 @@ def test_br16_each_recording(cases):
     bounds, windows = pre.windows(load_audio(cases / "BR-16" / "silent_10s.wav"))
     spec = pre.spectrograms(windows)
     assert len(bounds) == 4 and np.isfinite(spec).all()
+    assert pre.silent(windows).tolist() == [True] * 4  # digital silence: nothing to classify
 
     bounds, _ = pre.windows(load_audio(cases / "BR-16" / "normal_6s.wav"))
     assert bounds == [(0.0, 3.0), (3.0, 6.0)]
@@ -300,6 +302,11 @@ def test_br01_br08_br16_predict_stage_batch(cases, tiny_classifiers):
         assert all(math.isfinite(prob) for _, prob in json.loads(p.topK))
     assert [p.eventStart for p in preds if p.filePath == "BR-16/normal_6s.wav"] == [
         "2024-06-01T12:00:00+08:00", "2024-06-01T12:00:03+08:00"]
+    # the silent recording is analysed and yields no detection: every window is blank, certainly
+    silent = [p for p in preds if p.filePath == "BR-16/silent_10s.wav"]
+    assert {(p.observationType, p.scientificName, p.classificationProbability, p.isInvasive) for p in silent} == {
+        ("blank", "", 1.0, False)}
+    assert {p.topK for p in silent} == {'[["blank", 1.0]]'}
 
 
 # --- BR-19 invasive list with stray whitespace -----------------------------------------------------------------

@@ -64,3 +64,33 @@ def test_upsert_is_idempotent(tmp_path):
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(Detection)) == 1
         assert s.scalar(select(Detection.classificationProbability)) == 0.9
+
+
+def test_publish_keeps_an_upload_record_and_adds_the_drop_detections(tmp_path):
+    from pipeline.stages import publish
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    engine = make_engine(url)
+    create_schema(engine)
+    with Session(engine) as s, s.begin():
+        s.add(Media(mediaID="m1", sha256="a" * 64, deploymentID="up-dep", modality="image", origin="upload",
+                    filePath="aa/aaaa.jpg"))
+    media = [{"mediaID": "m1", "sha256": "a" * 64, "deploymentID": "drop-dep", "stationID": "s", "filePath": "x.jpg",
+              "fileName": "x.jpg", "fileMediatype": "image/jpeg", "modality": "image", "timestamp": "",
+              "timestampIssues": "missing", "timestampSource": "missing", "bytes": "10", "width_px": "4",
+              "height_px": "3", "duration_s": "", "sample_rate_hz": "", "channels": ""},
+             {"mediaID": "m2", "sha256": "b" * 64, "deploymentID": "drop-dep", "stationID": "s", "filePath": "y.jpg",
+              "fileName": "y.jpg", "fileMediatype": "image/jpeg", "modality": "image", "timestamp": "",
+              "timestampIssues": "missing", "timestampSource": "missing", "bytes": "10", "width_px": "4",
+              "height_px": "3", "duration_s": "", "sample_rate_hz": "", "channels": ""}]
+    preds = [{"mediaID": m, "deploymentID": "drop-dep", "stationID": "s", "modality": "image", "start_s": "0.0",
+              "end_s": "0.0", "eventStart": "", "observationType": "animal", "scientificName": "Sus scrofa",
+              "classificationProbability": "0.8", "isInvasive": "False", "topK": "[]", "modelVersion": "v/1"}
+             for m in ("m1", "m2")]
+    out = publish.run(url, [{"stationID": "s"}], [{"deploymentID": "drop-dep", "stationID": "s"}], media, preds)
+    assert out["written"] == {"stations": 1, "deployments": 1, "media": 1, "detections": 2}
+    assert out["in_database"] == {"stations": 1, "deployments": 1, "media": 2, "detections": 2}
+    with Session(engine) as s:
+        kept = s.get(Media, "m1")
+        assert (kept.origin, kept.deploymentID, kept.filePath) == ("upload", "up-dep", "aa/aaaa.jpg")
+        assert s.get(Media, "m2").origin == "station_drop"

@@ -327,3 +327,13 @@ def test_storage_is_atomic_rename(client, settings, monkeypatch):
     ((src, dst),) = moves
     assert src.parent == dst.parent and src.name.startswith(".") and src.suffix == ".part"
     assert dst == settings.media_root.resolve() / r.json()["media"]["filePath"]
+
+
+def test_video_upload_is_415_saying_video_is_not_processed_yet(client, settings, db, cases):
+    data = (cases / "BR-12" / "IMAG0003.AVI").read_bytes()
+    r = post(client, data, "IMAG0003.AVI")
+    assert r.status_code == 415
+    assert r.json()["detail"] == {"reason": "unsupported_format",
+                                  "message": f"video (video/x-msvideo) is not processed yet; {UNSUPPORTED}"}
+    assert db.query(Media).count() == 0
+    assert not settings.media_root.exists() or not any(p.is_file() for p in settings.media_root.rglob("*"))

@@ -63,7 +63,10 @@ def run_images(p: ImagePreParams, max_pixels: int, media_csv: Path, root: Path, 
 
 
 def run_audio(p: AudioPreParams, media_csv: Path, root: Path, out: Path) -> dict:
-    """Window and transform every recording of labels with enough recordings to split."""
+    """Window and transform every recording of labels with enough recordings to split.
+
+    Silent windows (below ``silence_dbfs``) carry no call of the labelled species and are dropped.
+    """
     pre = audio_preprocessing(p)
     media = read_csv(media_csv)
     per_label = Counter(m["label"] for m in media)
@@ -73,21 +76,25 @@ def run_audio(p: AudioPreParams, media_csv: Path, root: Path, out: Path) -> dict
         log.warning("labels with fewer than %d recordings are not trained on: %s", p.min_recordings_per_label,
                     ", ".join(excluded))
     rows, specs, rejected = [], [], []
+    silent_windows = 0
     for m in progress([m for m in media if m["label"] in kept_labels], "recordings"):
         try:
             bounds, windows = pre.windows(load_audio(root / m["filePath"]))
         except MediaError as exc:
             rejected.append(Rejection(m["filePath"], exc.reason, exc.detail))
             continue
-        specs.append(pre.spectrograms(windows).astype(np.float16))
-        rows += [{**m, "start_s": s, "end_s": e} for s, e in bounds]
+        loud = ~pre.silent(windows)
+        silent_windows += int((~loud).sum())
+        specs.append(pre.spectrograms(windows[loud]).astype(np.float16))
+        rows += [{**m, "start_s": s, "end_s": e} for (s, e), keep in zip(bounds, loud, strict=True) if keep]
     out.mkdir(parents=True, exist_ok=True)
     frames = 1 + round(pre.window_s * pre.sample_rate_hz) // pre.hop_length
     np.save(out / "spectrograms.npy", np.concatenate(specs) if specs else np.zeros((0, p.n_mels, frames), np.float16))
     write_csv(out / "index.csv", rows, AUDIO_INDEX)
     write_csv(out / "rejected.csv", rejected, REJECTION_FIELDS)
     write_json(out / "config.json", dataclasses.asdict(pre))
-    return {"windows": len(rows), "recordings": len(specs), "rejected": len(rejected), "excluded_labels": excluded}
+    return {"windows": len(rows), "silent_windows_dropped": silent_windows, "recordings": len(specs),
+            "rejected": len(rejected), "excluded_labels": excluded}
 
 
 cli = typer.Typer(add_completion=False)

@@ -61,6 +61,9 @@ def run(database_url: str, stations: list[dict], deployments: list[dict], media:
     """Upsert everything in one transaction; returns rows written and totals in the database.
 
     ``predictions`` are rows of the predict stage's ``detections.csv`` (or ``Prediction`` dicts).
+    A media item that was first uploaded through the service keeps its record (deployment, stored
+    file, ``origin``): a drop that holds the same bytes only adds the drop's detections.
+    Publishing is additive: media removed from a drop stay in the database (long-term record).
     """
     url = make_url(database_url)
     if url.drivername.startswith("sqlite") and url.database:
@@ -68,6 +71,12 @@ def run(database_url: str, stations: list[dict], deployments: list[dict], media:
     engine = make_engine(database_url)
     create_schema(engine)
     with Session(engine) as session, session.begin():
+        ids = [m["mediaID"] for m in media]
+        uploaded = set(session.scalars(select(Media.mediaID).where(Media.mediaID.in_(ids),
+                                                                   Media.origin == "upload")))
+        if uploaded:
+            log.info("%d media were uploaded before; their upload records are kept", len(uploaded))
+        media = [m for m in media if m["mediaID"] not in uploaded]
         written = {
             "stations": upsert(session, Station, ({k: r.get(k, "") for k in ("stationID", "stationName", "note")}
                                                   for r in stations)),
