@@ -135,7 +135,8 @@ def test_ingest_preprocess_split_stage_cores(tmp_path, raw):
     aud_p = AudioPreParams(sample_rate_hz=8000, window_s=1.0, hop_s=1.0, min_tail_s=0.5, n_fft=256, hop_length=64,
                            n_mels=16, fmin_hz=50.0, fmax_hz=4000.0, min_recordings_per_label=3)
     s_aud = preprocess.run_audio(aud_p, interim / "acoustic" / "media.csv", raw / "acoustic", processed / "audio")
-    assert s_aud == {"windows": 6, "recordings": 3, "rejected": 0, "excluded_labels": ["Pseudacris crucifer"]}
+    assert s_aud == {"windows": 6, "silent_windows_dropped": 0, "recordings": 3, "rejected": 0,
+                     "excluded_labels": ["Pseudacris crucifer"]}
     specs = np.load(processed / "audio" / "spectrograms.npy")
     assert specs.shape == (6, 16, 1 + 8000 // 64) and specs.dtype == np.float16
     assert np.isfinite(specs).all()
@@ -220,3 +221,23 @@ def test_evaluate_stage(tmp_path, write_csv, splits, n_test):
         # all test images are identical, so both get the same prediction: accuracy is exactly 1/2
         assert metrics["test"]["accuracy"] == 0.5
         assert metrics["invasive_recall"] in (0.0, 1.0)
+
+
+def test_preprocess_audio_drops_silent_windows(tmp_path, write_csv):
+    import soundfile as sf
+
+    root = tmp_path / "ac"
+    root.mkdir()
+    t = np.arange(8000) / 8000
+    tone = 0.5 * np.sin(2 * np.pi * 440 * t)
+    for i in range(3):  # 1 s tone, 1 s digital silence, 1 s tone -> windows 0-1 and 2-3 kept, 1-2 dropped
+        sf.write(str(root / f"r{i}.wav"), np.concatenate([tone, np.zeros(8000), tone]).astype(np.float32), 8000)
+    write_csv(tmp_path / "media.csv", ["mediaID", "label", "deploymentID", "filePath"],
+              [[f"m{i}", "Lithobates catesbeianus", "", f"r{i}.wav"] for i in range(3)])
+    p = AudioPreParams(sample_rate_hz=8000, window_s=1.0, hop_s=1.0, min_tail_s=0.5, n_fft=256, hop_length=64,
+                       n_mels=16, fmin_hz=50.0, fmax_hz=4000.0, min_recordings_per_label=3, silence_dbfs=-70.0)
+    summary = preprocess.run_audio(p, tmp_path / "media.csv", root, tmp_path / "out")
+    assert (summary["windows"], summary["silent_windows_dropped"]) == (6, 3)
+    index = read_csv(tmp_path / "out" / "index.csv")
+    assert [(r["mediaID"], r["start_s"]) for r in index[:2]] == [("m0", "0.0"), ("m0", "2.0")]
+    assert np.load(tmp_path / "out" / "spectrograms.npy").shape[0] == 6
