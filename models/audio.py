@@ -35,6 +35,7 @@ class AudioInfo:
         frames: samples per channel (decoded count, not the header's estimate).
         duration_s: ``frames / sample_rate_hz``.
         subtype: libsndfile subtype such as ``PCM_16`` or ``FLOAT``.
+        comment: the file's comment tag (WAV ``INFO/ICMT``, FLAC/OGG ``COMMENT``), empty if none.
     """
 
     mime: str
@@ -43,6 +44,7 @@ class AudioInfo:
     frames: int
     duration_s: float
     subtype: str
+    comment: str = ""
 
 
 _MIME = {"WAV": "audio/wav", "WAVEX": "audio/wav", "RF64": "audio/wav", "W64": "audio/wav",
@@ -97,8 +99,10 @@ def probe_audio(path: str | Path) -> AudioInfo:
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise MediaError(path, "unsupported_format", f"not a readable audio file ({exc})") from exc
     frames = 0
+    comment = ""
     try:
         with sf.SoundFile(str(path)) as fh:
+            comment = fh.copy_metadata().get("comment", "")
             for block in fh.blocks(blocksize=_BLOCK_FRAMES, dtype="float32", always_2d=True):
                 frames += block.shape[0]
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
@@ -112,6 +116,7 @@ def probe_audio(path: str | Path) -> AudioInfo:
         frames=frames,
         duration_s=frames / info.samplerate,
         subtype=info.subtype,
+        comment=comment,
     )
 
 

@@ -20,7 +20,7 @@ from models.errors import MediaError
 from models.hashing import media_id, sha256_file
 from models.imaging import DEFAULT_MAX_PIXELS, read_image_info, sniff_mime
 from models.tables import Rejection
-from models.timestamps import localise, time_from_filename
+from models.timestamps import localise, parse_audiomoth_comment, time_from_filename
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,8 @@ class MediaRecord:
 
     Sizes are in pixels, durations in seconds, rates in Hz. ``timestamp`` is ISO 8601 with offset
     (empty when unknown, with ``timestampIssues`` saying why); ``timestampSource`` says where it
-    came from: ``exif``, ``filename`` (recorder file-name pattern), ``manifest`` or ``missing``.
+    came from: ``exif``, ``audiomoth`` (the AudioMoth comment), ``filename`` (recorder file-name pattern),
+    ``manifest`` or ``missing``.
     ``label`` is the canonical training label (catalogue ``scientificName`` or ``blank``), empty
     for unlabelled station media.
     """
@@ -71,7 +72,8 @@ def probe_media(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
     Returns:
         dict with ``modality`` (``image``/``audio``), ``fileMediatype`` and size/duration facts,
         plus ``naive_time``, ``offset`` and ``time_source`` (``exif``/``filename``) when the file
-        records a time (EXIF ``DateTimeOriginal`` for images, the recorder file name for audio).
+        records a time (EXIF ``DateTimeOriginal`` for images; for audio the AudioMoth comment, with
+        its UTC offset, else the recorder file name).
 
     Raises:
         MediaError: unreadable, unsupported, corrupt, truncated, empty or too large.
@@ -91,9 +93,12 @@ def probe_media(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
     if mime and mime.startswith("video/"):
         raise MediaError(path, "unsupported_format", f"video ({mime}) is not processed yet")
     info = probe_audio(path)
-    return dict(modality="audio", fileMediatype=info.mime, duration_s=round(info.duration_s, 6),
-                sample_rate_hz=info.sample_rate_hz, channels=info.channels,
-                naive_time=time_from_filename(path.name), offset=None, time_source="filename")
+    facts = dict(modality="audio", fileMediatype=info.mime, duration_s=round(info.duration_s, 6),
+                 sample_rate_hz=info.sample_rate_hz, channels=info.channels)
+    moth = parse_audiomoth_comment(info.comment)
+    if moth is not None:  # the recorder's own clock and UTC offset beat the file name
+        return dict(facts, naive_time=moth.start, offset=moth.utc_offset, time_source="audiomoth")
+    return dict(facts, naive_time=time_from_filename(path.name), offset=None, time_source="filename")
 
 
 def _record(path: Path, root: Path, deployment: str, station: str, tz: str | None, probe: dict,

@@ -7,6 +7,7 @@ left empty and flagged (Camtrap DP ``timestampIssues``), never replaced by the i
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,6 +30,50 @@ def time_from_filename(name: str) -> datetime | None:
         return datetime.strptime(m.group(1) + m.group(2), "%Y%m%d%H%M%S")
     except ValueError:
         return None
+
+
+@dataclass(frozen=True)
+class AudioMothComment:
+    """Facts an AudioMoth writes into its WAV comment (RIFF ``INFO/ICMT``).
+
+    Example (firmware 1.4+): ``Recorded at 19:22:55 14/12/2020 (UTC-5) by AudioMoth 24E144055DDD3203
+    at medium gain setting while battery state was 4.0V and temperature was 24.5C.``
+    (format documented in the AudioMoth firmware's ``main.c``; older firmware omits the fields after
+    the device ID, which are then None).
+    """
+
+    start: datetime
+    utc_offset: str
+    device_id: str
+    gain: str | None = None
+    battery_v: float | None = None
+    temperature_c: float | None = None
+
+
+_AUDIOMOTH = re.compile(
+    r"Recorded at (?P<time>\d{2}:\d{2}:\d{2}) (?P<date>\d{2}/\d{2}/\d{4}) "
+    r"\(UTC(?:(?P<sign>[+-])(?P<hh>\d{1,2})(?::?(?P<mm>\d{2}))?)?\) by AudioMoth (?P<device>[0-9A-Fa-f]{16})"
+    r"(?: at (?P<gain>[\w-]+) gain(?: setting)?)?"
+    r"(?: while battery state was (?:less than |greater than )?(?P<battery>\d+(?:\.\d+)?)V)?"
+    r"(?: and temperature was (?P<temp>-?\d+(?:\.\d+)?)C)?")
+
+
+def parse_audiomoth_comment(comment: str | None) -> AudioMothComment | None:
+    """Parse an AudioMoth WAV comment; None when the text is not one.
+
+    The time is the recorder's local time; ``utc_offset`` is ``+HH:MM`` (``+00:00`` for "(UTC)").
+    """
+    m = _AUDIOMOTH.search(comment or "")
+    if not m:
+        return None
+    try:
+        start = datetime.strptime(f"{m['date']} {m['time']}", "%d/%m/%Y %H:%M:%S")
+    except ValueError:
+        return None
+    offset = f"{m['sign'] or '+'}{int(m['hh'] or 0):02d}:{m['mm'] or '00'}"
+    return AudioMothComment(start=start, utc_offset=offset, device_id=m["device"].upper(), gain=m["gain"],
+                            battery_v=float(m["battery"]) if m["battery"] else None,
+                            temperature_c=float(m["temp"]) if m["temp"] else None)
 
 
 def parse_offset(text: str | None) -> timezone | None:

@@ -26,7 +26,7 @@ from models.detect import classify_images, classify_recording
 from models.errors import MediaError
 from models.hashing import media_id, sha256_bytes
 from models.imaging import read_image_info, sniff_mime
-from models.timestamps import localise, time_from_filename
+from models.timestamps import localise, parse_audiomoth_comment, time_from_filename
 from serve.classifiers import Classifiers
 
 log = logging.getLogger(__name__)
@@ -136,9 +136,13 @@ def _analyse(clf: Classifier, catalogue: Catalogue, top_k: int, data: bytes, tmp
         facts = dict(fileMediatype=ainfo.mime, duration_s=round(ainfo.duration_s, 6),
                      sample_rate_hz=ainfo.sample_rate_hz, channels=ainfo.channels,
                      extension=AUDIO_EXTENSIONS.get(ainfo.mime, ""))
-        naive, offset = time_from_filename(file_name), None
+        moth = parse_audiomoth_comment(ainfo.comment)
+        naive, offset = (moth.start, moth.utc_offset) if moth else (time_from_filename(file_name), None)
+        source = "audiomoth" if moth else "filename"
+    if media["modality"] == "image":
+        source = "exif"
     media["timestamp"], facts["timestampIssues"] = localise(naive, offset, tz)
-    facts["timestampSource"] = ("exif" if media["modality"] == "image" else "filename") if naive else "missing"
+    facts["timestampSource"] = source if naive else "missing"
     if media["modality"] == "image":
         preds = classify_images(clf, [media], [pixels], catalogue, top_k)
     else:

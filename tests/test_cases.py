@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +29,12 @@ from models.audio import AudioPreprocessing, load_audio, probe_audio
 from models.bundle import BundleMeta, Classifier, save_bundle
 from models.catalogue import Catalogue, read_name_list
 from models.classifier import create_classifier
+from models.db import to_utc
 from models.errors import MediaError
 from models.imaging import DEFAULT_MAX_PIXELS, ImagePreprocessing, decode_image, load_image, read_image_info
 from models.ingest import ingest_stations, probe_media
 from models.split import sequence_groups
+from models.timestamps import parse_audiomoth_comment
 from pipeline.params import PredictParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,11 +211,25 @@ def test_br12_video_files_never_abort_a_batch(cases, tmp_path):
 # --- BR-13 AudioMoth time (partly handled) -----------------------------------------------------------------------
 
 
-def test_br13_file_name_time_is_not_read_as_utc(cases, tmp_path):
+def test_br13_audiomoth_comment_gives_time_with_its_utc_offset(cases, tmp_path):
     records, rejected = ingest_stations(_drop(tmp_path, {"moth": cases / "BR-13"}))
     (rec,) = records
-    assert rec.timestamp.startswith("2020-12-14T19:22:55")
-    assert not rec.timestamp.endswith(("+00:00", "Z"))
+    assert (rec.timestamp, rec.timestampIssues, rec.timestampSource) == ("2020-12-14T19:22:55-05:00", "", "audiomoth")
+    assert to_utc(rec.timestamp) == datetime(2020, 12, 15, 0, 22, 55)  # the UTC date is the next day
+    moth = parse_audiomoth_comment(probe_audio(cases / "BR-13" / "20201214_192255.WAV").comment)
+    assert (moth.device_id, moth.gain, moth.battery_v, moth.temperature_c, moth.utc_offset) == (
+        "24E144055DDD3203", "medium", 4.0, 24.5, "-05:00")
+
+
+def test_audiomoth_comment_variants():
+    head = "Recorded at 01:00:00 01/06/2023 "
+    assert parse_audiomoth_comment(head + "(UTC+5:30) by AudioMoth 24E144055DDD3203").utc_offset == "+05:30"
+    old = parse_audiomoth_comment(head + "(UTC) by AudioMoth 24e144055ddd3203")
+    assert (old.utc_offset, old.device_id, old.gain, old.battery_v) == ("+00:00", "24E144055DDD3203", None, None)
+    low = parse_audiomoth_comment(head + "(UTC+8) by AudioMoth 24E144055DDD3203 at high gain setting while battery "
+                                  "state was less than 3.6V and temperature was -2.0C.")
+    assert (low.utc_offset, low.gain, low.battery_v, low.temperature_c) == ("+08:00", "high", 3.6, -2.0)
+    assert parse_audiomoth_comment("a field note") is None and parse_audiomoth_comment(None) is None
 
 
 # --- BR-14 stereo recording ------------------------------------------------------------------------------------

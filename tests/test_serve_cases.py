@@ -124,3 +124,12 @@ def test_br16_empty_and_silent_recordings(client, db, cases):
     probs = [d["classificationProbability"] for d in silent.json()["detections"]]
     assert len(probs) == 10 and all(math.isfinite(p) and 0 <= p <= 1 for p in probs)
     assert media_count(db) == 1
+
+
+def test_br13_audiomoth_upload_keeps_the_recorders_utc_offset(client, cases):
+    r = upload(client, cases / "BR-13" / "20201214_192255.WAV")
+    assert r.status_code == 201, r.text
+    media = r.json()["media"]
+    assert (media["timestamp"], media["timestampSource"], media["timestampIssues"]) == (
+        "2020-12-14T19:22:55-05:00", "audiomoth", "")
+    assert [d["eventStart"] for d in r.json()["detections"]] == ["2020-12-14T19:22:55-05:00"]
