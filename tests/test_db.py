@@ -94,3 +94,26 @@ def test_publish_keeps_an_upload_record_and_adds_the_drop_detections(tmp_path):
         kept = s.get(Media, "m1")
         assert (kept.origin, kept.deploymentID, kept.filePath) == ("upload", "up-dep", "aa/aaaa.jpg")
         assert s.get(Media, "m2").origin == "station_drop"
+
+
+def test_publish_replaces_detections_of_earlier_model_versions(tmp_path):
+    from pipeline.stages import publish
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    media = [{"mediaID": "m1", "sha256": "a" * 64, "deploymentID": "dep", "stationID": "s", "filePath": "x.wav",
+              "fileName": "x.wav", "fileMediatype": "audio/wav", "modality": "audio", "timestamp": "",
+              "timestampIssues": "missing", "timestampSource": "missing", "bytes": "10", "width_px": "",
+              "height_px": "", "duration_s": "6.0", "sample_rate_hz": "8000", "channels": "1"}]
+
+    def preds(version: str, starts: list[float]) -> list[dict]:
+        return [{"mediaID": "m1", "deploymentID": "dep", "stationID": "s", "modality": "audio", "start_s": str(s),
+                 "end_s": str(s + 3), "eventStart": "", "observationType": "animal", "scientificName": "Sus scrofa",
+                 "classificationProbability": "0.5", "isInvasive": "False", "topK": "[]", "modelVersion": version}
+                for s in starts]
+
+    args = (url, [{"stationID": "s"}], [{"deploymentID": "dep", "stationID": "s"}], media)
+    assert publish.run(*args, preds("m/1", [0.0, 3.0]))["in_database"]["detections"] == 2
+    assert publish.run(*args, preds("m/1", [0.0, 3.0]))["in_database"]["detections"] == 2  # idempotent
+    assert publish.run(*args, preds("m/2", [0.0, 3.0]))["in_database"]["detections"] == 2  # replaced
+    with Session(make_engine(url)) as s:
+        assert set(s.scalars(select(Detection.modelVersion))) == {"m/2"}

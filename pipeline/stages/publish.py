@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 import typer
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import Session
 
@@ -64,6 +64,8 @@ def run(database_url: str, stations: list[dict], deployments: list[dict], media:
     A media item that was first uploaded through the service keeps its record (deployment, stored
     file, ``origin``): a drop that holds the same bytes only adds the drop's detections.
     Publishing is additive: media removed from a drop stay in the database (long-term record).
+    A retrained model's detections replace the machine detections that earlier model versions made
+    for the same media (their runs and bundles stay in MLflow), so queries never mix versions.
     """
     url = make_url(database_url)
     if url.drivername.startswith("sqlite") and url.database:
@@ -77,6 +79,12 @@ def run(database_url: str, stations: list[dict], deployments: list[dict], media:
         if uploaded:
             log.info("%d media were uploaded before; their upload records are kept", len(uploaded))
         media = [m for m in media if m["mediaID"] not in uploaded]
+        versions = {p["modelVersion"] for p in predictions}
+        replaced = session.execute(delete(Detection).where(
+            Detection.mediaID.in_({p["mediaID"] for p in predictions}), Detection.classificationMethod == "machine",
+            Detection.modelVersion.not_in(versions))).rowcount
+        if replaced:
+            log.info("replaced %d detections of earlier model versions", replaced)
         written = {
             "stations": upsert(session, Station, ({k: r.get(k, "") for k in ("stationID", "stationName", "note")}
                                                   for r in stations)),
