@@ -66,8 +66,13 @@ class MediaRecord:
 MEDIA_FIELDS = [f.name for f in dataclasses.fields(MediaRecord)]
 
 
-def probe_media(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
+def probe_media(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None) -> dict:
     """Identify a file by content and read its technical metadata.
+
+    Args:
+        path: the file.
+        max_pixels: images above this are rejected as ``image_too_large``.
+        name: the file's original name when ``path`` is a staging copy (used for file-name times).
 
     Returns:
         dict with ``modality`` (``image``/``audio``), ``fileMediatype`` and size/duration facts,
@@ -98,7 +103,7 @@ def probe_media(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
     moth = parse_audiomoth_comment(info.comment)
     if moth is not None:  # the recorder's own clock and UTC offset beat the file name
         return dict(facts, naive_time=moth.start, offset=moth.utc_offset, time_source="audiomoth")
-    return dict(facts, naive_time=time_from_filename(path.name), offset=None, time_source="filename")
+    return dict(facts, naive_time=time_from_filename(name or path.name), offset=None, time_source="filename")
 
 
 def _record(path: Path, root: Path, deployment: str, station: str, tz: str | None, probe: dict,

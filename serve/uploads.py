@@ -18,15 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from models.audio import probe_audio
 from models.bundle import Classifier
 from models.catalogue import Catalogue
 from models.db import Deployment, Detection, Media, detection_row, media_by_sha, to_utc
 from models.detect import classify_images, classify_recording
 from models.errors import MediaError
 from models.hashing import media_id, sha256_bytes
-from models.imaging import read_image_info, sniff_mime
-from models.timestamps import localise, parse_audiomoth_comment, time_from_filename
+from models.imaging import DEFAULT_MAX_PIXELS, sniff_mime
+from models.ingest import probe_media
+from models.timestamps import localise
 from serve.classifiers import Classifiers
 
 log = logging.getLogger(__name__)
@@ -123,27 +123,19 @@ def _stage(folder: Path, sha: str, data: bytes) -> Path:
 
 def _analyse(clf: Classifier, catalogue: Catalogue, top_k: int, data: bytes, tmp: Path, file_name: str,
              media: dict, tz: str | None) -> tuple[dict, list[dict]]:
-    """Probe and classify; returns the media facts (with ``extension``) and detection rows."""
-    if media["modality"] == "image":
-        pre = clf.meta.image_preprocessing()
-        info = read_image_info(data, file_name, pre.max_pixels)
-        pixels = pre.pixels(data, file_name)
-        facts = dict(fileMediatype=info.mime, width_px=info.width_px, height_px=info.height_px,
-                     extension=IMAGE_TYPES[info.mime])
-        naive, offset = info.exif_datetime, info.exif_offset
-    else:
-        ainfo = probe_audio(tmp)
-        facts = dict(fileMediatype=ainfo.mime, duration_s=round(ainfo.duration_s, 6),
-                     sample_rate_hz=ainfo.sample_rate_hz, channels=ainfo.channels,
-                     extension=AUDIO_EXTENSIONS.get(ainfo.mime, ""))
-        moth = parse_audiomoth_comment(ainfo.comment)
-        naive, offset = (moth.start, moth.utc_offset) if moth else (time_from_filename(file_name), None)
-        source = "audiomoth" if moth else "filename"
-    if media["modality"] == "image":
-        source = "exif"
+    """Probe (as ingest does, ``models.ingest.probe_media``) and classify; returns the media facts
+    (with ``extension``) and detection rows."""
+    image = media["modality"] == "image"
+    max_pixels = clf.meta.image_preprocessing().max_pixels if image else DEFAULT_MAX_PIXELS
+    facts = probe_media(tmp, max_pixels, name=file_name)
+    naive, offset, source = facts.pop("naive_time"), facts.pop("offset"), facts.pop("time_source")
+    del facts["modality"]
+    mime = facts["fileMediatype"]
+    facts["extension"] = IMAGE_TYPES[mime] if image else AUDIO_EXTENSIONS.get(mime, "")
     media["timestamp"], facts["timestampIssues"] = localise(naive, offset, tz)
     facts["timestampSource"] = source if naive else "missing"
-    if media["modality"] == "image":
+    if image:
+        pixels = clf.meta.image_preprocessing().pixels(data, file_name)
         preds = classify_images(clf, [media], [pixels], catalogue, top_k)
     else:
         preds = classify_recording(clf, media, tmp, catalogue, top_k)
