@@ -137,7 +137,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 def create_schema(engine: Engine) -> None:
     """Bring the database to the current schema with the Alembic migrations in ``models/migrations``
-    (``upgrade head``; idempotent, the same on SQLite and PostgreSQL)."""
+    (``upgrade heads``: each feature area may add its own branch of revisions off ``0001``;
+    idempotent, the same on SQLite and PostgreSQL)."""
     from alembic import command
     from alembic.config import Config
 
@@ -145,7 +146,7 @@ def create_schema(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
 
 
 def detection_id(media_id: str, start_s: float, model_version: str) -> str:
