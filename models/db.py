@@ -114,8 +114,43 @@ class Detection(Base):
     classificationMethod: Mapped[str] = mapped_column(String(16), default="machine")
     classifiedBy: Mapped[str] = mapped_column(String(256), default="")
     classificationTimestamp: Mapped[str] = mapped_column(String(40), default="")
+    eventID: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
     __table_args__ = (Index("ix_detections_species_prob", "scientificName", "classificationProbability"),)
+
+
+class Event(Base):
+    """An event-level observation (Camtrap DP ``observationLevel`` = ``event``).
+
+    For camera traps an event is a sequence of media from one deployment closer than the sequence gap
+    (``mediaID`` NULL, ``mediaCount`` frames); for acoustic recordings it is a detection event, i.e.
+    consecutive windows of one recording with the same species (``mediaID`` = the recording,
+    ``start_s``/``end_s`` its offsets in s). Media-level rows in ``detections`` point here through
+    ``detections.eventID``. ``eventStart``/``eventEnd`` are ISO 8601 with offset when known.
+    """
+
+    __tablename__ = "events"
+    eventID: Mapped[str] = mapped_column(String(64), primary_key=True)
+    deploymentID: Mapped[str] = mapped_column(String(128), index=True, default="")
+    stationID: Mapped[str] = mapped_column(String(64), index=True, default="")
+    modality: Mapped[str] = mapped_column(String(16), index=True)
+    mediaID: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    mediaCount: Mapped[int] = mapped_column(Integer, default=1)
+    start_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    end_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    eventStart: Mapped[str] = mapped_column(String(40), default="")
+    eventEnd: Mapped[str] = mapped_column(String(40), default="")
+    eventStartUTC: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    eventEndUTC: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    observationType: Mapped[str] = mapped_column(String(16), default="animal")
+    scientificName: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
+    classificationProbability: Mapped[float] = mapped_column(Float)
+    isInvasive: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    topK: Mapped[list] = mapped_column(JSON, default=list)
+    modelVersion: Mapped[str] = mapped_column(String(128), index=True)
+    classificationMethod: Mapped[str] = mapped_column(String(16), default="machine")
+    classifiedBy: Mapped[str] = mapped_column(String(256), default="")
+    classificationTimestamp: Mapped[str] = mapped_column(String(40), default="")
 
 
 def make_engine(url: str) -> Engine:
