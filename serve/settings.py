@@ -19,6 +19,9 @@ class Settings(BaseSettings):
         max_upload_bytes: largest accepted upload.
         top_k: alternatives kept per detection.
         page_size_max: largest ``limit`` of a paged listing.
+        public_precision_deg: grid (decimal degrees) that public reads generalise the coordinates of
+            sites with sensitive species to (0.1 degree is about 11 km).
+        stats_cache_s: how long statistics (and the list of sites with sensitive species) are cached.
     """
 
     model_config = SettingsConfigDict(env_prefix="BIODIV_", extra="ignore")
@@ -30,3 +33,5 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)
     top_k: int = Field(3, ge=1)
     page_size_max: int = Field(500, ge=1)
+    public_precision_deg: float = Field(0.1, gt=0, le=10)
+    stats_cache_s: float = Field(300.0, ge=0)
