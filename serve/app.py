@@ -17,6 +17,7 @@ from models.db import create_schema, make_engine
 from serve.classifiers import load_classifiers
 from serve.routers import detections, health, media, species, stations
 from serve.routers import events as events_router
+from serve.routers import export as export_router
 from serve.routers import stats as stats_router
 from serve.settings import Settings
 
@@ -62,6 +63,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or Settings()
     for router in (health.router, detections.router, species.router, stations.router, media.router):
         app.include_router(router)
-    for router in (events_router.router, stats_router.router):
+    for router in (events_router.router, stats_router.router, export_router.router):
         app.include_router(router)
     return app
