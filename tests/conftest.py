@@ -240,3 +240,20 @@ def deployments(db) -> list[str]:
     from tests.serve_helpers import seed_deployments
 
     return seed_deployments(db)
+
+
+@pytest.fixture()
+def api_key(db):
+    """``api_key(role)``: create an API key of ``role`` in the settings' database; returns its request headers."""
+    from models.keys import create_key
+
+    def make(role: str = "uploader", name: str | None = None) -> dict[str, str]:
+        return {"X-API-Key": create_key(db, role, name or f"test-{role}").token}
+
+    return make
+
+
+@pytest.fixture()
+def uploader_headers(api_key) -> dict[str, str]:
+    """Headers of an ``uploader`` key (``POST /v1/media`` needs one)."""
+    return api_key("uploader", "station-test")

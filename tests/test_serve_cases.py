@@ -24,6 +24,13 @@ def upload(client: TestClient, path: Path, name: str | None = None, deployment: 
                        data={"deploymentID": deployment})
 
 
+@pytest.fixture()
+def client(client, uploader_headers):
+    """The app's client, sending an uploader key (uploads need one)."""
+    client.headers.update(uploader_headers)
+    return client
+
+
 def media_count(db) -> int:
     db.expire_all()
     return db.scalar(select(func.count()).select_from(Media))
@@ -48,12 +55,12 @@ def test_br22_duplicate_and_same_name_uploads(client, db, cases):
 
 
 @pytest.mark.parametrize("index", range(9))
-def test_br24_hostile_names(settings, tmp_path, cases, index):
+def test_br24_hostile_names(settings, tmp_path, cases, index, uploader_headers):
     names = json.loads((cases / "BR-24" / "names.json").read_text())
     assert len(names) == 9
     name = names[index]
     payload = cases / "BR-24" / "payload.jpg"
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=uploader_headers) as client:
         r = upload(client, payload, name)
     root = settings.media_root.resolve()
     if name == "":

@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import Session
 
+from models.alerts import record_alerts
 from models.db import (
     Deployment,
     Detection,
@@ -30,6 +31,7 @@ from models.db import (
     to_utc,
     upsert,
 )
+from models.review import human_windows
 from models.tables import read_csv
 from pipeline.common import setup_logging, write_json
 from pipeline.params import load_params
@@ -110,6 +112,10 @@ def run(database_url: str, stations: list[dict], deployments: list[dict], media:
         if uploaded:
             log.info("%d media were uploaded before; their upload records are kept", len(uploaded))
         media = [m for m in media if m["mediaID"] not in uploaded]
+        reviewed = human_windows(session, {p["mediaID"] for p in predictions})
+        if reviewed:  # a human classification is never overwritten by a model, old or retrained
+            predictions = [p for p in predictions if (p["mediaID"], round(float(p["start_s"]), 3)) not in reviewed]
+            log.info("kept %d human-reviewed detections", len(reviewed))
         versions = {p["modelVersion"] for p in predictions}
         replaced = session.execute(delete(Detection).where(
             Detection.mediaID.in_({p["mediaID"] for p in predictions}), Detection.classificationMethod == "machine",
@@ -130,6 +136,10 @@ def run(database_url: str, stations: list[dict], deployments: list[dict], media:
         }
         if events is not None:
             written["events"] = upsert(session, Event, event_rows(events))
+        session.flush()
+        alerts = record_alerts(session)  # same transaction: no invasive detection lands without its alert
+        if alerts:
+            log.info("%d new invasive-species alerts", alerts)
     with Session(engine) as session:
         totals = {name: session.scalar(select(func.count()).select_from(model))
                   for name, model in (("stations", Station), ("deployments", Deployment), ("media", Media),
