@@ -382,3 +382,22 @@ def test_webhook_worker_runs_in_the_service(settings, seeded, db):
         server.shutdown()
     # d1 fails once (500) and is retried after d2 went through
     assert [r["detection"]["detectionID"] for r in received] == [seeded["d1"], seeded["d2"], seeded["d1"]]
+
+
+def test_same_long_recording_while_queued_returns_the_same_job(settings, db, deployments, uploader_headers,
+                                                                monkeypatch):
+    """Repeated ingestion (BR-22's kind) on the background path: no second job, no second file."""
+    from serve.jobs import JobRunner
+
+    monkeypatch.setattr(JobRunner, "submit", lambda self, job_id: None)  # keep the job queued
+    data = wav_bytes(2.5, freq_hz=300.0)
+    with TestClient(create_app(settings.model_copy(update={"background_audio_s": 1.0}))) as c:
+        first = upload(c, data, "a.wav", "S1-rec", uploader_headers)
+        second = upload(c, data, "b.wav", "S1-rec", uploader_headers)
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert first.json()["duplicate"] is False and second.json()["duplicate"] is True
+    assert second.json()["job"]["jobID"] == first.json()["job"]["jobID"]
+    assert second.json()["job"]["fileName"] == "a.wav"
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(Job)) == 1
+    assert [p.parent.name for p in settings.media_root.rglob("*") if p.is_file()] == [".jobs"]
