@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
 from models import __version__
+from models.alerts import record_alerts
 from models.catalogue import Catalogue
 from models.db import create_schema, make_engine
 from serve.classifiers import load_classifiers
@@ -47,6 +48,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.jobs = JobRunner(app.state.sessions, media_root=settings.media_root, classifiers=app.state.classifiers,
                                catalogue=app.state.catalogue, top_k=settings.top_k, workers=settings.job_workers)
     app.state.jobs.recover()
+    with app.state.sessions() as session:  # alerts for detections written while the service was down
+        if record_alerts(session):
+            session.commit()
     webhook = None
     if settings.alert_webhook_url is not None:
         webhook = WebhookWorker(app.state.sessions, settings, getattr(app.state, "webhook_transport", None))
