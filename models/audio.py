@@ -159,14 +159,19 @@ def window_bounds(duration_s: float, window_s: float, hop_s: float, min_tail_s: 
         return []
     eps = 1e-9
     bounds: list[tuple[float, float]] = []
-    start = 0.0
-    while start + window_s <= duration_s + eps:
-        bounds.append((round(start, 6), round(start + window_s, 6)))
-        start += hop_s
+    i = 0
+    while (start := window_start(i, hop_s)) + window_s <= duration_s + eps:
+        bounds.append((start, round(start + window_s, 6)))
+        i += 1
     covered = bounds[-1][1] if bounds else 0.0
     if not bounds or (duration_s - covered >= min_tail_s - eps and start < duration_s - eps):
-        bounds.append((round(start if bounds else 0.0, 6), round(duration_s, 6)))
+        bounds.append((start if bounds else 0.0, round(duration_s, 6)))
     return bounds
+
+
+def window_start(index: int, hop_s: float) -> float:
+    """Start (s, rounded to the microsecond) of analysis window ``index``: ``index * hop_s``."""
+    return round(index * hop_s, 6)
 
 
 def cut_windows(audio: Audio, bounds: list[tuple[float, float]], window_s: float) -> np.ndarray:

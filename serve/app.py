@@ -15,7 +15,7 @@ from models import __version__
 from models.catalogue import Catalogue
 from models.db import create_schema, make_engine
 from serve.classifiers import load_classifiers
-from serve.routers import detections, health, media, species, stations
+from serve.routers import detections, health, media, soundscape, species, stations
 from serve.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings or Settings()
-    for router in (health.router, detections.router, species.router, stations.router, media.router):
+    for router in (health.router, detections.router, species.router, stations.router, media.router, soundscape.router):
         app.include_router(router)
     return app
