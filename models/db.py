@@ -267,6 +267,7 @@ def detection_row(pred: Mapping, classified_at: datetime | None = None) -> dict:
         "isInvasive": _as_bool(pred["isInvasive"]), "topK": json.loads(top) if isinstance(top, str) else list(top),
         "modelVersion": pred["modelVersion"], "classificationMethod": "machine", "classifiedBy": pred["modelVersion"],
         "classificationTimestamp": (classified_at or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "eventID": pred.get("eventID") or None,
     }
 
 

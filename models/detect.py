@@ -19,6 +19,7 @@ import numpy as np
 from models.audio_stream import ChannelMode, WindowCutter, stream_resampled
 from models.bundle import Classifier, top_k
 from models.catalogue import BLANK, Catalogue
+from models.timestamps import usable_time
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,10 @@ log = logging.getLogger(__name__)
 class Prediction:
     """One classified image or audio window.
 
-    ``start_s``/``end_s`` are offsets in the media in seconds (0/0 for an image); ``eventStart``
-    is the absolute ISO 8601 time when the media's timestamp is known, else empty.
+    ``start_s``/``end_s`` are offsets in the media in seconds (0/0 for an image; for a video frame
+    both are the frame's time offset); ``eventStart`` is the absolute ISO 8601 time when the media's
+    timestamp is known and usable (``models.timestamps.usable_time``), else empty. ``eventID``
+    links the row to its event (camera-trap sequence, see ``models.events``), empty when none.
     ``scientificName`` is empty for a blank (``observationType`` ``blank``). ``topK`` is a JSON
     list of ``[scientificName, probability]`` pairs.
     """
@@ -47,6 +50,7 @@ class Prediction:
     isInvasive: bool
     topK: str
     modelVersion: str
+    eventID: str = ""
 
 
 PREDICTION_FIELDS = list(Prediction.__dataclass_fields__)
@@ -56,6 +60,11 @@ def _shift(iso: str, seconds: float) -> str:
     if not iso:
         return ""
     return (datetime.fromisoformat(iso) + timedelta(seconds=seconds)).isoformat()
+
+
+def _usable(media: dict) -> bool:
+    # rows without timestampIssues (older callers) keep their timestamp as given
+    return "timestampIssues" not in media or usable_time(media.get("timestamp") or "", media["timestampIssues"])
 
 
 def make_predictions(media: dict, probs: np.ndarray, spans: list[tuple[float, float]], classifier: Classifier,
@@ -83,7 +92,8 @@ def make_predictions(media: dict, probs: np.ndarray, spans: list[tuple[float, fl
             mediaID=media["mediaID"], deploymentID=media.get("deploymentID", ""),
             stationID=media.get("stationID", ""), filePath=media.get("filePath", ""), modality=media["modality"],
             start_s=round(start, 3), end_s=round(end, 3),
-            eventStart=_shift(media.get("timestamp", ""), start), scientificName="" if blank else label,
+            eventStart=_shift(media.get("timestamp", "") if _usable(media) else "", start),
+            scientificName="" if blank else label,
             observationType="blank" if blank else "animal", classificationProbability=round(p, 6),
             isInvasive=catalogue.is_invasive(label), topK=json.dumps([[a, round(b, 6)] for a, b in alts]),
             modelVersion=classifier.meta.model_version,
@@ -94,14 +104,30 @@ def make_predictions(media: dict, probs: np.ndarray, spans: list[tuple[float, fl
 def classify_images(classifier: Classifier, media: list[dict], pixels: list[np.ndarray], catalogue: Catalogue,
                     k: int, batch_size: int = 32) -> list[Prediction]:
     """Classify decoded, resized images (``(S, S, 3) uint8`` each), one prediction per image."""
+    return classify_frames(classifier, media, pixels, [0.0] * len(media), catalogue, k, batch_size)[0]
+
+
+def classify_frames(classifier: Classifier, media: list[dict], pixels: list[np.ndarray], times_s: list[float],
+                    catalogue: Catalogue, k: int, batch_size: int = 32) -> tuple[list[Prediction], np.ndarray]:
+    """Classify frames in one batch: still images (time 0) and sampled video frames.
+
+    Args:
+        media: the media row of each frame (a video's row repeats for each of its frames).
+        pixels: ``(S, S, 3) uint8`` per frame (``ImagePreprocessing.frame_pixels`` output).
+        times_s: each frame's offset in its media (s); becomes ``start_s`` = ``end_s``.
+
+    Returns:
+        ``(predictions, probs)``: one prediction per frame and the ``(N, C)`` calibrated
+        probabilities behind them (for event aggregation, ``models.events``).
+    """
     if not media:
-        return []
+        return [], np.zeros((0, len(classifier.labels)), np.float32)
     pre = classifier.meta.image_preprocessing()
     probs = classifier.predict(pre.normalise(np.stack(pixels)), batch_size)
     out = []
-    for i, m in enumerate(media):
-        out += make_predictions(m, probs[i : i + 1], [(0.0, 0.0)], classifier, catalogue, k)
-    return out
+    for i, (m, t) in enumerate(zip(media, times_s, strict=True)):
+        out += make_predictions(m, probs[i : i + 1], [(t, t)], classifier, catalogue, k)
+    return out, probs
 
 
 def classify_recording(classifier: Classifier, media: dict, path: str | Path, catalogue: Catalogue, k: int,

@@ -20,7 +20,8 @@ class MediaError(BiodivError):
     Attributes:
         path: the offending file (as given by the caller).
         reason: short code, one of ``corrupt``, ``truncated``, ``unsupported_format``,
-            ``empty_audio``, ``image_too_large``, ``unreadable``.
+            ``empty_audio``, ``image_too_large``, ``unreadable``; for video also ``no_frames``,
+            ``decoder_crashed`` and ``timeout`` (see ``models.video``).
         detail: human-readable explanation.
     """
 
@@ -29,6 +30,10 @@ class MediaError(BiodivError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{self.path}: {reason}" + (f" ({detail})" if detail else ""))
+
+    def __reduce__(self):
+        # keep path/reason/detail when the error crosses a process boundary (decode workers)
+        return (type(self), (self.path, self.reason, self.detail))
 
 
 class CatalogueError(BiodivError):

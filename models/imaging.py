@@ -71,7 +71,8 @@ def _parse_exif_datetime(raw: object) -> datetime | None:
         return None
 
 
-def read_image_info(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
+def read_image_info(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS,
+                    verify: bool = True) -> ImageInfo:
     """Read an image header and check that the file is a complete, decodable image.
 
     The check is cheap but strict: size from the header (rejecting more than ``max_pixels`` before
@@ -82,6 +83,8 @@ def read_image_info(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAUL
         data: the file's bytes.
         name: used in error messages.
         max_pixels: largest accepted width x height.
+        verify: also decode the image (1/8 scale for JPEG); callers that decode it right after
+            (:func:`decode_image`) skip this and check their own decode.
 
     Raises:
         MediaError: reason ``unsupported_format``, ``image_too_large``, ``truncated`` or ``corrupt``.
@@ -108,7 +111,7 @@ def read_image_info(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAUL
     if mime == "image/jpeg" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
         raise MediaError(name, "truncated", "JPEG has no end-of-image marker (FF D9)")
     flag = cv2.IMREAD_REDUCED_GRAYSCALE_8 if mime == "image/jpeg" else cv2.IMREAD_UNCHANGED
-    if cv2.imdecode(np.frombuffer(data, np.uint8), flag) is None:
+    if verify and cv2.imdecode(np.frombuffer(data, np.uint8), flag) is None:
         raise MediaError(name, "corrupt", "OpenCV could not decode the image")
     if orientation in (5, 6, 7, 8):
         width, height = height, width
@@ -147,14 +150,14 @@ def decode_image(data: bytes, name: str = "<bytes>", target_px: int | None = Non
     Raises:
         MediaError: as :func:`read_image_info`.
     """
-    info = read_image_info(data, name, max_pixels)
+    info = read_image_info(data, name, max_pixels, verify=False)
     if info.has_alpha:
         log.warning("%s: alpha channel dropped; colour values are kept as stored (not composited)", name)
     flag = cv2.IMREAD_COLOR
     if info.mime == "image/jpeg":
         _, flag = _reduced_flag(min(info.width_px, info.height_px), target_px)
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
-    if bgr is None:  # pragma: no cover - read_image_info decoded it already
+    if bgr is None:
         raise MediaError(name, "corrupt", "OpenCV could not decode the image")
     if bgr.dtype != np.uint8:
         bgr = (bgr / 257).astype(np.uint8)
@@ -202,13 +205,44 @@ def resize_square(img: np.ndarray, size_px: int) -> np.ndarray:
     return cv2.resize(img, (size_px, size_px), interpolation=interp)
 
 
+def mask_strips(img: np.ndarray, top_frac: float = 0.0, bottom_frac: float = 0.0,
+                fill: tuple[int, int, int] = (124, 116, 104)) -> np.ndarray:
+    """Paint the info strips with a flat colour instead of removing them (the frame keeps its size).
+
+    Args:
+        img: ``(H, W, 3)`` uint8 RGB.
+        top_frac, bottom_frac: as :func:`crop_strips`.
+        fill: RGB fill; the default is the ImageNet mean (0.485, 0.456, 0.406) x 255, i.e. zero after
+            normalisation, so the masked rows carry no signal into the model.
+
+    Returns:
+        A new array of the same shape (the input is not modified).
+    """
+    h = img.shape[0]
+    top, bottom = round(h * top_frac), round(h * bottom_frac)
+    out = img.copy()
+    if top:
+        out[:top] = fill
+    if bottom:
+        out[h - bottom :] = fill
+    return out
+
+
+#: How a deployment's burnt-in info strips are handled before classification.
+STRIP_MODES = ("crop", "mask", "none")
+
+
 @dataclass(frozen=True)
 class ImagePreprocessing:
     """The ordered, pure steps that turn an image file into the model's input; saved in bundles.
 
-    Steps: decode (EXIF-oriented RGB, reduced-scale JPEG decode) -> crop info strips -> resize to
-    ``size_px`` square -> scale to ``[0, 1]`` -> normalise with ``mean``/``std`` (per channel, from
-    the timm model's data config).
+    Steps: decode (EXIF-oriented RGB, reduced-scale JPEG decode) -> crop (or mask) the info strips
+    -> resize to ``size_px`` square -> scale to ``[0, 1]`` -> normalise with ``mean``/``std`` (per
+    channel, from the timm model's data config).
+
+    ``decode_oversample``: JPEGs are decoded at the smallest libjpeg DCT scale (1/2, 1/4, 1/8) whose
+    shorter side, strips removed, is still at least ``decode_oversample * size_px`` (the final
+    ``INTER_AREA`` resize then averages at least that many source pixels per output pixel).
     """
 
     size_px: int
@@ -217,12 +251,48 @@ class ImagePreprocessing:
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     max_pixels: int = DEFAULT_MAX_PIXELS
+    strip_mode: str = "crop"
+    decode_oversample: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.strip_mode not in STRIP_MODES:
+            raise ValueError(f"strip_mode must be one of {STRIP_MODES}, not {self.strip_mode!r}")
+
+    @property
+    def decode_target_px(self) -> int:
+        """Shorter side (px) a reduced JPEG decode must keep; see ``decode_oversample``."""
+        kept = 1.0 - (self.crop_top_frac + self.crop_bottom_frac if self.strip_mode == "crop" else 0.0)
+        return int(np.ceil(self.size_px * self.decode_oversample / max(kept, 0.1)))
+
+    def frame_pixels(self, img: np.ndarray) -> np.ndarray:
+        """Decoded RGB ``(H, W, 3) uint8`` (an image or a video frame) -> strips handled, resized
+        ``(size_px, size_px, 3) uint8``."""
+        if self.strip_mode == "crop":
+            img = crop_strips(img, self.crop_top_frac, self.crop_bottom_frac)
+        elif self.strip_mode == "mask":
+            img = mask_strips(img, self.crop_top_frac, self.crop_bottom_frac)
+        return resize_square(img, self.size_px)
 
     def pixels(self, data: bytes, name: str = "<bytes>") -> np.ndarray:
-        """File bytes -> cropped, resized ``(size_px, size_px, 3) uint8`` RGB."""
-        # Strips are cropped after decode, so decode to enough pixels to keep size_px after cropping.
-        img = decode_image(data, name, target_px=self.size_px * 2, max_pixels=self.max_pixels)
-        return resize_square(crop_strips(img, self.crop_top_frac, self.crop_bottom_frac), self.size_px)
+        """File bytes -> strips handled, resized ``(size_px, size_px, 3) uint8`` RGB.
+
+        Raises:
+            MediaError: as :func:`decode_image`.
+        """
+        img = decode_image(data, name, target_px=self.decode_target_px, max_pixels=self.max_pixels)
+        return self.frame_pixels(img)
+
+    def pixels_from_file(self, path: str | Path, name: str | None = None) -> np.ndarray:
+        """As :meth:`pixels`, reading ``path`` (picklable, for decode worker processes).
+
+        Raises:
+            MediaError: ``unreadable`` if the file cannot be read, else as :func:`decode_image`.
+        """
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise MediaError(name or path, "unreadable", str(exc)) from exc
+        return self.pixels(data, name or str(path))
 
     def normalise(self, batch: np.ndarray) -> np.ndarray:
         """``(N, H, W, 3) uint8`` -> ``(N, 3, H, W) float32`` normalised model input."""

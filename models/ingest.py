@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from models.hashing import media_id, sha256_file
 from models.imaging import DEFAULT_MAX_PIXELS, read_image_info, sniff_mime
 from models.tables import Rejection
 from models.timestamps import localise, parse_audiomoth_comment, read_guano, time_from_filename
+from models.video import VIDEO_MIMES, probe_video
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +77,17 @@ def probe_media(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | No
         name: the file's original name when ``path`` is a staging copy (used for file-name times).
 
     Returns:
-        dict with ``modality`` (``image``/``audio``), ``fileMediatype`` and size/duration facts,
+        dict with ``modality`` (``image``/``video``/``audio``), ``fileMediatype`` and size/duration facts,
         plus ``naive_time``, ``offset`` and ``time_source`` (``exif``/``filename``) when the file
         records a time (EXIF ``DateTimeOriginal`` for images; for audio the AudioMoth comment, with
         its UTC offset, else the WAV's GUANO ``Timestamp`` (``guano``), else the recorder file name
         ``PREFIX_YYYYMMDD_HHMMSS``; without a recorded offset the deployment's time zone applies).
 
+    Videos (AVI/MP4, recognised by content) are opened in a child process (``models.video``).
+
     Raises:
-        MediaError: unreadable, unsupported, corrupt, truncated, empty or too large.
+        MediaError: unreadable, unsupported, corrupt, truncated, empty, too large; for video also
+            ``no_frames``, ``decoder_crashed`` or ``timeout``.
     """
     try:
         with open(path, "rb") as fh:
@@ -97,8 +101,15 @@ def probe_media(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | No
         info = read_image_info(path.read_bytes(), str(path), max_pixels)
         return dict(modality="image", fileMediatype=info.mime, width_px=info.width_px, height_px=info.height_px,
                     naive_time=info.exif_datetime, offset=info.exif_offset, time_source="exif")
+    if mime in VIDEO_MIMES:
+        vid = probe_video(path)
+        if vid.width_px * vid.height_px > max_pixels:
+            raise MediaError(path, "image_too_large",
+                             f"{vid.width_px}x{vid.height_px} px frames exceed the limit of {max_pixels} px")
+        return dict(modality="video", fileMediatype=mime, width_px=vid.width_px, height_px=vid.height_px,
+                    duration_s=vid.duration_s, naive_time=None, offset=None, time_source="missing")
     if mime and mime.startswith("video/"):
-        raise MediaError(path, "unsupported_format", f"video ({mime}) is not processed yet")
+        raise MediaError(path, "unsupported_format", f"video container {mime} is not supported (AVI, MP4, MOV)")
     info = probe_audio(path)
     facts = dict(modality="audio", fileMediatype=info.mime, duration_s=round(info.duration_s, 6),
                  sample_rate_hz=info.sample_rate_hz, channels=info.channels)
@@ -112,10 +123,11 @@ def probe_media(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | No
 
 
 def _record(path: Path, root: Path, deployment: str, station: str, tz: str | None, probe: dict,
-            fallback_timestamp: str = "", **extra) -> MediaRecord:
+            fallback_timestamp: str = "", clock_offset_s: float = 0.0,
+            window: tuple[str | None, str | None] = (None, None), **extra) -> MediaRecord:
     digest = sha256_file(path)
     naive, source = probe.pop("naive_time"), probe.pop("time_source")
-    stamp, issues = localise(naive, probe.pop("offset"), tz)
+    stamp, issues = localise(naive, probe.pop("offset"), tz, clock_offset_s=clock_offset_s, window=window)
     if not stamp and fallback_timestamp:
         stamp, issues, naive = fallback_timestamp, "", True
         source = "manifest"
@@ -190,11 +202,15 @@ def deployment_folders(root: Path, deployments: list[dict]) -> dict[Path, dict]:
 
 
 def ingest_stations(root: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
-                    progress: Callable[[Iterable], Iterable] = iter) -> tuple[list[MediaRecord], list[Rejection]]:
+                    progress: Callable[[Iterable], Iterable] = iter,
+                    clock_offsets_s: Mapping[str, float] | None = None) -> tuple[list[MediaRecord], list[Rejection]]:
     """Index an unlabelled station drop: ``<root>/deployments.csv`` plus one folder per deployment.
 
     Every file under the root that is not a metadata sidecar is either indexed or rejected: files
-    outside a known deployment folder are rejected as ``unknown_deployment``.
+    outside a known deployment folder are rejected as ``unknown_deployment``. Capture times get the
+    deployment's time zone (when the device wrote no offset), its clock correction
+    (``clock_offsets_s[deploymentID]`` seconds, default 0) and are checked against its
+    ``deploymentStart``/``deploymentEnd`` (see ``models.timestamps.localise``).
 
     Raises:
         FileNotFoundError: no ``deployments.csv``.
@@ -218,7 +234,10 @@ def ingest_stations(root: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
             rejections.append(Rejection(rel, exc.reason, exc.detail))
             continue
         records.append(_record(path, root, dep["deploymentID"], dep.get("stationID", ""),
-                               dep.get("timezone") or None, probe, source=dep.get("source_repo", ""),
+                               dep.get("timezone") or None, probe,
+                               clock_offset_s=(clock_offsets_s or {}).get(dep["deploymentID"], 0.0),
+                               window=(dep.get("deploymentStart"), dep.get("deploymentEnd")),
+                               source=dep.get("source_repo", ""),
                                licence=dep.get("licence", ""),
                                attribution=dep.get("attribution", "")))
     return drop_duplicates(records, rejections)

@@ -70,3 +70,17 @@ def recall_of(y_true: list[str], y_pred: list[str], positive: set[str]) -> float
     """
     hits = [p in positive for t, p in zip(y_true, y_pred, strict=True) if t in positive]
     return float(np.mean(hits)) if hits else None
+
+
+def binary_scores(y_true: list[bool], y_pred: list[bool]) -> dict:
+    """Precision and recall of a yes/no decision (e.g. "this frame is blank").
+
+    Returns:
+        ``{"precision", "recall", "support", "predicted"}``: ``support`` counts true positives
+        plus false negatives, ``predicted`` true plus false positives; precision (recall) is None
+        when ``predicted`` (``support``) is 0.
+    """
+    tp = sum(t and p for t, p in zip(y_true, y_pred, strict=True))
+    support, predicted = sum(y_true), sum(y_pred)
+    return {"precision": round(tp / predicted, 4) if predicted else None,
+            "recall": round(tp / support, 4) if support else None, "support": support, "predicted": predicted}

@@ -14,8 +14,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 # AudioMoth (YYYYMMDD_HHMMSS.WAV) and Song Meter (PREFIX_YYYYMMDD_HHMMSS.wav) file names.
 _RECORDER_NAME = re.compile(r"(?:^|_)(\d{8})_(\d{6})(?:[._]|$)")
 _OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
-#: Earliest plausible capture time; camera clocks reset to their epoch (often 2000/2010-01-01).
-PLAUSIBLE_FROM = datetime(1990, 1, 1)
+#: Earliest plausible capture time. Camera-trap clocks that lose power reset to their epoch, most
+#: often 2000-01-01 00:00 (e.g. Reconyx, Bushnell; see the Timelapse "date correction" guide), so
+#: the whole of that day and anything earlier is implausible unless the deployment says otherwise.
+PLAUSIBLE_FROM = datetime(2000, 1, 2)
+#: Slack around a deployment's start/end when checking a capture time against it.
+DEPLOYMENT_SLACK = timedelta(days=1)
 
 
 def time_from_filename(name: str) -> datetime | None:
@@ -98,18 +102,33 @@ def zone(name: str | None) -> ZoneInfo | None:
 
 
 def localise(naive: datetime | None, offset: str | None = None, tz_name: str | None = None,
-             now: datetime | None = None) -> tuple[str, str]:
+             now: datetime | None = None, clock_offset_s: float = 0.0,
+             window: tuple[str | None, str | None] = (None, None)) -> tuple[str, str]:
     """Attach a UTC offset to a camera/recorder local time and check it is plausible.
 
     The offset written by the device wins; else the deployment's IANA zone; else the time is
     kept without offset and flagged ``no_timezone``.
 
+    Args:
+        naive: the device's local time, or None when it recorded none.
+        offset: the device's UTC offset text (EXIF ``OffsetTimeOriginal``, AudioMoth comment).
+        tz_name: the deployment's IANA time zone.
+        now: the present (tests pass a fixed one); times more than a day after it are implausible.
+        clock_offset_s: per-deployment clock correction in seconds, added to ``naive`` before
+            anything else (a camera set 1 h slow gets ``3600``).
+        window: the deployment's ``deploymentStart``/``deploymentEnd`` (ISO 8601; empty or None
+            when unknown); a corrected time more than a day outside it is implausible.
+
     Returns:
         ``(iso_timestamp, issues)``: ISO 8601 string (empty when missing) and a ``;``-joined list
-        of ``missing``, ``no_timezone`` or ``implausible``.
+        of ``missing``, ``no_timezone``, ``implausible`` (before ``PLAUSIBLE_FROM`` or in the
+        future) or ``outside_deployment``. A flagged time is kept as the device wrote it (corrected),
+        never replaced; consumers must not use a time whose issues include ``implausible`` or
+        ``outside_deployment`` as a capture time.
     """
     if naive is None:
         return "", "missing"
+    naive = naive + timedelta(seconds=clock_offset_s)
     issues = []
     tz = parse_offset(offset) or zone(tz_name)
     stamp = naive.replace(tzinfo=tz) if tz else naive
@@ -119,7 +138,36 @@ def localise(naive: datetime | None, offset: str | None = None, tz_name: str | N
     upper = now.replace(tzinfo=None) + timedelta(days=1)
     if not (PLAUSIBLE_FROM <= naive <= upper):
         issues.append("implausible")
+    elif _outside(stamp, window):
+        issues.append("outside_deployment")
     return stamp.isoformat(), ";".join(issues)
+
+
+#: Issues that make a timestamp unusable as a capture time (grouping, time queries).
+UNUSABLE_TIME_ISSUES = frozenset({"missing", "implausible", "outside_deployment"})
+
+
+def usable_time(timestamp: str, issues: str) -> bool:
+    """True when ``timestamp`` is set and its ``timestampIssues`` include none of
+    :data:`UNUSABLE_TIME_ISSUES` (``no_timezone`` alone keeps it usable as local time)."""
+    return bool(timestamp) and not (set(filter(None, issues.split(";"))) & UNUSABLE_TIME_ISSUES)
+
+
+def _outside(stamp: datetime, window: tuple[str | None, str | None]) -> bool:
+    for bound, sign in zip(window, (-1, 1), strict=True):
+        if not bound:
+            continue
+        try:
+            edge = datetime.fromisoformat(bound)
+        except ValueError:
+            continue
+        if (edge.tzinfo is None) != (stamp.tzinfo is None):  # compare wall-clock times
+            edge, value = edge.replace(tzinfo=None), stamp.replace(tzinfo=None)
+        else:
+            value = stamp
+        if sign * (value - edge).total_seconds() > DEPLOYMENT_SLACK.total_seconds():
+            return True
+    return False
 
 
 @dataclass(frozen=True)

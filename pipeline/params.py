@@ -82,6 +82,28 @@ class TrainSection(_Strict):
 class PredictParams(_Strict):
     top_k: int = Field(3, ge=1)
     batch_size: int = Field(32, ge=1)
+    decode_workers: int = Field(2, ge=0)          # image decode processes (0 = decode in the stage's process)
+    video_frame_rate_hz: float = Field(1.0, gt=0)  # frames per second of video that are classified
+    video_max_frames: int = Field(300, ge=1)       # at most this many frames per video
+    event_gap_s: float = Field(60, ge=0)           # media of one deployment closer than this form one event
+
+
+class DeploymentSettings(_Strict):
+    """Per-deployment settings (``deployments:`` in params.yaml, keyed by deploymentID; the key
+    ``default`` applies to deployments not listed). ``None`` means: take it from ``default``, and
+    for the strip settings finally from the image bundle (the training camera's strips)."""
+
+    clock_offset_s: float | None = None           # added to the camera's clock (s); a camera 1 h slow: 3600
+    strip_mode: Literal["crop", "mask", "none"] | None = None
+    strip_top_frac: float | None = Field(None, ge=0, lt=0.5)
+    strip_bottom_frac: float | None = Field(None, ge=0, lt=0.5)
+
+
+def deployment_settings(deployments: dict[str, DeploymentSettings], deployment_id: str) -> DeploymentSettings:
+    """The settings of one deployment: its own entry over ``default`` (unset fields fall through)."""
+    base = deployments.get("default", DeploymentSettings())
+    own = deployments.get(deployment_id, DeploymentSettings())
+    return base.model_copy(update=own.model_dump(exclude_none=True))
 
 
 class AudioIndicesParams(_Strict):
@@ -131,6 +153,7 @@ class Params(_Strict):
     predict_audio: PredictAudioParams = PredictAudioParams()
     publish: PublishParams
     tracking: TrackingParams
+    deployments: dict[str, DeploymentSettings] = Field(default_factory=dict)
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -383,10 +383,10 @@ def test_br20_publish_and_api(tmp_path, frog_bundle, settings):
     url = settings.database_url
     stations = [{"stationID": "s1", "stationName": "", "note": ""}]
     deployments = [{"deploymentID": "d1", "stationID": "s1"}]
-    summary = publish.run(url, stations, deployments, media_rows, [], rows)
+    summary = publish.run(url, stations, deployments, media_rows, [], audio=rows)
     assert {k: summary["written"][k] for k in ("audio_detections", "audio_events", "acoustic_indices")} == {
         "audio_detections": 2, "audio_events": 1, "acoustic_indices": 4}
-    publish.run(url, stations, deployments, media_rows, [], rows)  # idempotent
+    publish.run(url, stations, deployments, media_rows, [], audio=rows)  # idempotent
     engine = make_engine(url)
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(Detection)) == 2

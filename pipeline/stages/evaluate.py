@@ -16,8 +16,8 @@ import numpy as np
 import typer
 
 from models.bundle import Classifier
-from models.catalogue import Catalogue
-from models.metrics import Report, evaluate, recall_of
+from models.catalogue import BLANK, Catalogue
+from models.metrics import Report, binary_scores, evaluate, recall_of
 from models.tables import read_csv
 from pipeline.common import PROCESSED, setup_logging, write_json
 
@@ -42,6 +42,22 @@ def split_metrics(metrics: dict) -> tuple[dict, dict]:
     return head, per_class
 
 
+def blank_metrics(y_true: list[str], y_pred: list[str], groups: list[str]) -> dict:
+    """Blank (empty frame) detection scores, per image and per event.
+
+    Per image: a frame is predicted blank when its top-1 is ``blank``. Per event (the split's
+    sequence groups): an event is blank when all its frames are, for the labels and for the
+    predictions alike (the rule of ``models.events.aggregate``).
+    """
+    per_image = binary_scores([t == BLANK for t in y_true], [p == BLANK for p in y_pred])
+    events: dict[str, list[tuple[str, str]]] = {}
+    for t, p, g in zip(y_true, y_pred, groups, strict=True):
+        events.setdefault(g or f"#{len(events)}", []).append((t, p))
+    ev = list(events.values())
+    per_event = binary_scores([all(t == BLANK for t, _ in e) for e in ev], [all(p == BLANK for _, p in e) for e in ev])
+    return {"per_image": per_image, "per_event": {**per_event, "events": len(ev)}}
+
+
 def run(modality: str, bundle: Path, processed: Path, catalogue: Catalogue) -> tuple[dict, list[tuple[str, str]]]:
     """Score the bundle on the test split.
 
@@ -51,7 +67,8 @@ def run(modality: str, bundle: Path, processed: Path, catalogue: Catalogue) -> t
     clf = Classifier.load(bundle)
     folder, array = PROCESSED[modality]
     index = read_csv(processed / folder / "index.csv")
-    split_of = {r["mediaID"]: r["split"] for r in read_csv(processed / "splits" / f"{folder}.csv")}
+    split_rows = read_csv(processed / "splits" / f"{folder}.csv")
+    split_of = {r["mediaID"]: r["split"] for r in split_rows}
     x = np.load(processed / folder / array, mmap_mode="r")
     known = set(clf.labels)
     keep = [i for i, r in enumerate(index) if split_of.get(r["mediaID"]) == "test" and r["label"] in known]
@@ -67,6 +84,9 @@ def run(modality: str, bundle: Path, processed: Path, catalogue: Catalogue) -> t
     rep = evaluate(y_true, y_pred, clf.labels)
     metrics = {"model_version": clf.meta.model_version, "test": _report_dict(rep),
                "invasive_recall": recall_of(y_true, y_pred, invasive), "invasive_labels": sorted(invasive)}
+    if modality == "image":
+        group_of = {r["mediaID"]: r["group"] for r in split_rows}
+        metrics["blank"] = blank_metrics(y_true, y_pred, [group_of.get(index[i]["mediaID"], "") for i in keep])
     if modality == "audio" and keep:
         rec_ids = [index[i]["mediaID"] for i in keep]
         order = sorted(set(rec_ids))

@@ -15,17 +15,20 @@ import typer
 
 from models.catalogue import Catalogue
 from models.ingest import MEDIA_FIELDS, ingest_labelled, ingest_stations
-from models.tables import REJECTION_FIELDS, write_csv
+from models.tables import REJECTION_FIELDS, read_csv, write_csv
 from pipeline.common import progress, setup_logging, write_json
-from pipeline.params import IngestParams, load_params
+from pipeline.params import DeploymentSettings, IngestParams, deployment_settings, load_params
 
 log = logging.getLogger(__name__)
 
 LABELLED = ("camera_traps", "acoustic")
 
 
-def run(p: IngestParams, raw: Path, out: Path, catalogue: Catalogue) -> dict:
+def run(p: IngestParams, raw: Path, out: Path, catalogue: Catalogue,
+        deployments: dict[str, DeploymentSettings] | None = None) -> dict:
     """Index ``raw/{camera_traps,acoustic}`` (labelled) and ``raw/stations`` (drops) into ``out``.
+
+    ``deployments`` (params section) gives each station deployment's clock correction in seconds.
 
     Returns:
         Counts per dataset: ``media``, ``rejected`` and rejections by reason.
@@ -34,7 +37,8 @@ def run(p: IngestParams, raw: Path, out: Path, catalogue: Catalogue) -> dict:
     for name in (*LABELLED, "stations"):
         bar = functools.partial(progress, desc=name)
         if name == "stations":
-            records, rejected = ingest_stations(raw / name, p.max_pixels, bar)
+            offsets = _clock_offsets(raw / name / "deployments.csv", deployments or {})
+            records, rejected = ingest_stations(raw / name, p.max_pixels, bar, offsets)
         else:
             records, rejected = ingest_labelled(raw / name, catalogue, p.max_pixels, p.limit_per_label, bar)
         write_csv(out / name / "media.csv", records, MEDIA_FIELDS)
@@ -48,11 +52,17 @@ def run(p: IngestParams, raw: Path, out: Path, catalogue: Catalogue) -> dict:
     return summary
 
 
+def _clock_offsets(deployments_csv: Path, settings: dict[str, DeploymentSettings]) -> dict[str, float]:
+    ids = [r["deploymentID"] for r in read_csv(deployments_csv)] if deployments_csv.is_file() else []
+    return {d: deployment_settings(settings, d).clock_offset_s or 0.0 for d in ids}
+
+
 def main(params: Path = Path("params.yaml"), raw: Path = Path("data/raw"), out: Path = Path("data/interim"),
          report: Path = Path("reports/ingest.json")) -> None:
     """Run the ingest stage with ``params.yaml``'s ``ingest`` section."""
     setup_logging()
-    summary = run(load_params(params).ingest, raw, out, Catalogue.load())
+    prm = load_params(params)
+    summary = run(prm.ingest, raw, out, Catalogue.load(), prm.deployments)
     write_json(report, summary)
 
 

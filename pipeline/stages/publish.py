@@ -8,7 +8,9 @@ the database as it was. Writes ``reports/publish.json`` (rows written and rows i
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -68,6 +70,22 @@ def media_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
+def event_rows(events: list[dict], classified_at: datetime | None = None) -> list[dict]:
+    """Rows of the predict stage's ``events.csv`` (``models.events.EventRecord``) -> ``events`` table rows
+    (camera-trap events: ``mediaID`` NULL, times also as naive UTC, blank species as NULL)."""
+    stamp = (classified_at or datetime.now(UTC)).isoformat(timespec="seconds")
+    return [{
+        "eventID": e["eventID"], "deploymentID": e["deploymentID"], "stationID": e.get("stationID", ""),
+        "modality": e["modality"], "mediaID": None, "mediaCount": int(e["mediaCount"]), "start_s": None,
+        "end_s": None, "eventStart": e["eventStart"], "eventEnd": e["eventEnd"],
+        "eventStartUTC": to_utc(e["eventStart"]), "eventEndUTC": to_utc(e["eventEnd"]),
+        "observationType": e["observationType"], "scientificName": e["scientificName"] or None,
+        "classificationProbability": float(e["classificationProbability"]),
+        "isInvasive": str(e["isInvasive"]).lower() in ("true", "1"), "topK": json.loads(e["topK"]),
+        "modelVersion": e["modelVersion"], "classificationMethod": "machine", "classifiedBy": e["modelVersion"],
+        "classificationTimestamp": stamp} for e in events]
+
+
 def _as_bool(v: object) -> bool:
     return v if isinstance(v, bool) else str(v).strip().lower() in {"true", "1", "yes"}
 
@@ -119,7 +137,7 @@ def _publish_audio(session: Session, audio: dict) -> dict:
 
 
 def run(database_url: str, stations: list[dict], deployments: list[dict], media: list[dict],
-        predictions: list[dict], audio: dict | None = None) -> dict:
+        predictions: list[dict], events: list[dict] | None = None, audio: dict | None = None) -> dict:
     """Upsert everything in one transaction; returns rows written and totals in the database.
 
     ``predictions`` are rows of the predict stage's ``detections.csv`` (or ``Prediction`` dicts).
@@ -128,6 +146,8 @@ def run(database_url: str, stations: list[dict], deployments: list[dict], media:
     Publishing is additive: media removed from a drop stay in the database (long-term record).
     A retrained model's detections replace the machine detections that earlier model versions made
     for the same media (their runs and bundles stay in MLflow), so queries never mix versions.
+    ``events`` are the camera-trap events (``events.csv``); a camera event that the published
+    media pointed to before and that is no longer produced (regrouped) is removed.
 
     ``audio`` holds the ``predict_audio`` stage's rows (``windows``, ``events``, ``indices``): for each
     analysed recording its earlier audio detections, events and indices are replaced by the detected
@@ -151,6 +171,11 @@ def run(database_url: str, stations: list[dict], deployments: list[dict], media:
             Detection.modelVersion.not_in(versions))).rowcount
         if replaced:
             log.info("replaced %d detections of earlier model versions", replaced)
+        stale = set(session.scalars(select(Detection.eventID).where(
+            Detection.mediaID.in_({p["mediaID"] for p in predictions}), Detection.eventID.is_not(None),
+            Detection.modality.in_(("image", "video"))))) - {e["eventID"] for e in events or []}
+        if stale:
+            session.execute(delete(Event).where(Event.eventID.in_(stale), Event.mediaID.is_(None)))
         written = {
             "stations": upsert(session, Station, ({k: r.get(k, "") for k in ("stationID", "stationName", "note")}
                                                   for r in stations)),
@@ -158,12 +183,16 @@ def run(database_url: str, stations: list[dict], deployments: list[dict], media:
             "media": upsert(session, Media, media_rows(media)),
             "detections": upsert(session, Detection, (detection_row(p) for p in predictions)),
         }
+        if events is not None:
+            written["events"] = upsert(session, Event, event_rows(events))
         if audio:
             written.update(_publish_audio(session, audio))
     with Session(engine) as session:
         totals = {name: session.scalar(select(func.count()).select_from(model))
                   for name, model in (("stations", Station), ("deployments", Deployment), ("media", Media),
                                       ("detections", Detection))}
+        if events is not None:
+            totals["events"] = session.scalar(select(func.count()).select_from(Event))
     engine.dispose()
     return {"written": written, "in_database": totals}
 
@@ -172,13 +201,14 @@ def main(params: Path = Path("params.yaml"), raw: Path = Path("data/raw/stations
          media: Path = Path("data/interim/stations/media.csv"),
          predictions: Path = Path("data/predictions/detections.csv"),
          audio: Path = Path("data/predictions/audio"),
+         events: Path = Path("data/predictions/events.csv"),
          report: Path = Path("reports/publish.json")) -> None:
     """Publish the station detections (images and recordings) to ``publish.database_url``."""
     setup_logging()
     url = load_params(params).publish.database_url
     audio_rows = {name: read_csv(audio / f"{name}.csv") for name in ("windows", "events", "indices")}
     summary = run(url, read_csv(raw / "stations.csv"), read_csv(raw / "deployments.csv"), read_csv(media),
-                  read_csv(predictions), audio_rows)
+                  read_csv(predictions), read_csv(events) if events.is_file() else [], audio_rows)
     log.info("published to %s: %s", make_url(url).render_as_string(hide_password=True), summary)
     write_json(report, {"written": summary["written"]})
 

@@ -1,0 +1,175 @@
+"""Batch classification of camera-trap media (still images and videos), as the predict stage runs it.
+
+Speed comes from three things, each measured by ``benchmarks/images.py``:
+
+1. JPEGs are decoded at a reduced DCT scale (``cv2.IMREAD_REDUCED_COLOR_2/4/8``) chosen from the
+   model input size (``ImagePreprocessing.decode_target_px``), so a 1920x1440 frame for a 128 px
+   model decodes 1/16 of its pixels;
+2. decoding runs in worker processes (``concurrent.futures.ProcessPoolExecutor``) while the parent
+   runs the model, with a bounded number of images in flight (memory stays flat on big drops);
+3. the model sees batches of ``batch_size`` frames.
+
+A file that cannot be decoded is a rejection with a reason, never the end of the batch; videos are
+decoded in their own child process (``models.video``), so a native decoder crash is one rejection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from models.bundle import Classifier
+from models.catalogue import Catalogue
+from models.detect import Prediction, classify_frames
+from models.errors import MediaError
+from models.events import EventRecord, build_events
+from models.imaging import ImagePreprocessing
+from models.tables import Rejection
+from models.video import sample_frames
+
+log = logging.getLogger(__name__)
+
+#: Modalities classified here (camera traps).
+CAMERA_MODALITIES = ("image", "video")
+
+
+@dataclass
+class CameraResult:
+    """What :func:`classify_camera_media` returns.
+
+    Attributes:
+        predictions: one per image and per sampled video frame, with ``eventID`` once
+            :func:`attach_events` ran.
+        probs: ``(N, C)`` calibrated probabilities, row ``i`` behind ``predictions[i]``.
+        rejected: files that could not be classified, with the reason.
+        events: camera-trap events (after :func:`attach_events`).
+    """
+
+    predictions: list[Prediction] = field(default_factory=list)
+    probs: np.ndarray | None = None
+    rejected: list[Rejection] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
+
+
+def _init_worker() -> None:  # pragma: no cover - runs in the worker processes
+    import cv2
+
+    cv2.setNumThreads(1)  # one decode per core; the parent's model uses the other threads
+
+
+def _decode(pre: ImagePreprocessing, path: str, name: str) -> np.ndarray | MediaError:
+    try:
+        return pre.pixels_from_file(path, name)
+    except MediaError as exc:
+        return exc
+
+
+def _decoded(items: list[tuple[ImagePreprocessing, str, str]], workers: int,
+             window: int) -> Iterator[np.ndarray | MediaError]:
+    """Decode in order, ``workers`` processes (0: here), at most ``window`` images in flight."""
+    if workers <= 0 or len(items) < 2:
+        for pre, path, name in items:
+            yield _decode(pre, path, name)
+        return
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process that already runs torch threads
+    with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx, initializer=_init_worker) as pool:
+        pending: deque[Future] = deque()
+        it = iter(items)
+        for args in it:
+            pending.append(pool.submit(_decode, *args))
+            if len(pending) >= window:
+                break
+        while pending:
+            result = pending.popleft().result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(pool.submit(_decode, *nxt))
+            yield result
+
+
+def classify_camera_media(classifier: Classifier, media: list[dict], root: str | Path, catalogue: Catalogue,
+                          k: int = 3, batch_size: int = 32, workers: int = 2,
+                          preprocessing: Mapping[str, ImagePreprocessing] | None = None,
+                          video_rate_hz: float = 1.0, video_max_frames: int = 300,
+                          progress: Callable[[Iterable], Iterable] = iter) -> CameraResult:
+    """Classify the images and videos of a media index.
+
+    Args:
+        classifier: the image bundle.
+        media: media index rows (``mediaID``, ``deploymentID``, ``filePath`` relative to ``root``,
+            ``modality`` ``image``/``video``, ``timestamp``...); other modalities are ignored.
+        root: folder the ``filePath`` values are relative to.
+        catalogue: invasive flags.
+        k: alternatives kept per prediction.
+        batch_size: frames per model call.
+        workers: image decode processes (0 = decode in this process).
+        preprocessing: per-deploymentID pipeline (e.g. its own info-strip setting); deployments not
+            in it use the bundle's.
+        video_rate_hz, video_max_frames: frame sampling (see ``models.video.sample_frames``).
+        progress: wraps the image iterator (e.g. ``tqdm``).
+
+    Returns:
+        Predictions (images in input order, then videos), their probabilities and the rejections.
+    """
+    root = Path(root)
+    base = classifier.meta.image_preprocessing()
+    pre_of = dict(preprocessing or {})
+
+    def pre_for(m: dict) -> ImagePreprocessing:
+        return pre_of.get(m.get("deploymentID", ""), base)
+
+    out = CameraResult()
+    probs: list[np.ndarray] = []
+    frames: list[tuple[dict, np.ndarray, float]] = []
+
+    def flush() -> None:
+        if frames:
+            preds, p = classify_frames(classifier, [f[0] for f in frames], [f[1] for f in frames],
+                                       [f[2] for f in frames], catalogue, k, batch_size)
+            out.predictions.extend(preds)
+            probs.append(p)
+            frames.clear()
+
+    images = [m for m in media if m.get("modality") == "image"]
+    items = [(pre_for(m), str(root / m["filePath"]), m["filePath"]) for m in images]
+    for m, px in progress(zip(images, _decoded(items, workers, 4 * batch_size), strict=True)):
+        if isinstance(px, MediaError):
+            out.rejected.append(Rejection(m["filePath"], px.reason, px.detail))
+            continue
+        frames.append((m, px, 0.0))
+        if len(frames) >= batch_size:
+            flush()
+    for m in (m for m in media if m.get("modality") == "video"):
+        try:
+            sampled = sample_frames(root / m["filePath"], video_rate_hz, video_max_frames, pre_for(m).frame_pixels)
+        except MediaError as exc:
+            out.rejected.append(Rejection(m["filePath"], exc.reason, exc.detail))
+            continue
+        for f in sampled:
+            frames.append((m, f.pixels, f.time_s))
+            if len(frames) >= batch_size:
+                flush()
+    flush()
+    out.probs = np.concatenate(probs) if probs else np.zeros((0, len(classifier.labels)), np.float32)
+    for r in out.rejected:
+        log.warning("not classified: %s (%s: %s)", r.filePath, r.reason, r.detail)
+    return out
+
+
+def attach_events(result: CameraResult, media: list[dict], classifier: Classifier, catalogue: Catalogue,
+                  gap_s: float, k: int = 3) -> CameraResult:
+    """Group the classified media into events (``models.events``), aggregate each event's prediction
+    and set ``eventID`` on every prediction. Modifies and returns ``result``."""
+    events, event_of = build_events(media, [p.mediaID for p in result.predictions], result.probs,
+                                    classifier.labels, catalogue, classifier.meta.model_version, gap_s, k)
+    result.events = events
+    result.predictions = [dataclasses.replace(p, eventID=event_of.get(p.mediaID, "")) for p in result.predictions]
+    return result
