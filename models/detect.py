@@ -153,7 +153,8 @@ def classify_windows(classifier: Classifier, media: dict, path: str | Path, cata
     bounded whatever the duration; windows are classified ``batch_size`` at a time.
 
     Args:
-        classifier: an audio bundle.
+        classifier: an audio bundle (``models.bundle.Classifier``) or its ONNX export
+            (``models.audio_onnx.OnnxClassifier``, whose stored mel filterbank is used).
         media: the recording's media row (``mediaID``, ``timestamp``, ...; see ``make_predictions``).
         path: the recording.
         catalogue: invasive flags.
@@ -188,7 +189,8 @@ def classify_windows(classifier: Classifier, media: dict, path: str | Path, cata
         wins = np.concatenate([w for _, w in pending], axis=1)  # (C, N, samples)
         pending.clear()
         for c in range(wins.shape[0]):
-            probs = classifier.predict(pre.spectrograms(wins[c])[:, None], batch_size)
+            specs = pre.spectrograms(wins[c], getattr(classifier, "filterbank", None))
+            probs = classifier.predict(specs[:, None], batch_size)
             ch = None if channels == "mix" else c
             out.extend((ch, p) for p in make_predictions(media, probs, bounds, classifier, catalogue, k,
                                                          pre.silent(wins[c])))

@@ -129,6 +129,7 @@ class PredictAudioParams(_Strict):
     top_k: int = Field(3, ge=1)
     batch_size: int = Field(32, ge=1)
     block_s: float = Field(30.0, gt=0)
+    threads: int = Field(2, ge=1)
     indices: AudioIndicesParams = AudioIndicesParams()
 
 

@@ -1,7 +1,8 @@
 """Stage ``predict_audio``: classify every window of every station recording; events, summaries, indices.
 
 Reads the station media index (``data/interim/stations/media.csv``, audio rows) and the audio
-bundle; writes under ``data/predictions/audio/``:
+bundle's ONNX export (stage ``export_audio``, run by ONNX Runtime: no PyTorch in this stage); writes
+under ``data/predictions/audio/``:
 
 - ``windows.csv``: every analysis window (top-1 class or blank, calibrated probability, top-k,
   ``channel`` when channels are analysed separately, the ``threshold`` applied, ``detected`` and
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -32,7 +34,7 @@ from models.audio_events import (
     merge_events,
     summarise_recordings,
 )
-from models.bundle import Classifier
+from models.audio_onnx import OnnxClassifier
 from models.catalogue import Catalogue
 from models.detect import classify_windows
 from models.errors import MediaError
@@ -40,12 +42,15 @@ from models.tables import REJECTION_FIELDS, read_csv, write_csv
 from pipeline.common import progress, setup_logging, write_json
 from pipeline.params import PredictAudioParams, load_params
 
+if TYPE_CHECKING:
+    from models.bundle import Classifier
+
 log = logging.getLogger(__name__)
 
 OUT = Path("data/predictions/audio")
 
 
-def run(p: PredictAudioParams, media: list[dict], root: Path, classifier: Classifier,
+def run(p: PredictAudioParams, media: list[dict], root: Path, classifier: OnnxClassifier | Classifier,
         catalogue: Catalogue) -> dict:
     """Analyse the audio rows of ``media``; one unreadable recording is recorded and skipped, never fatal.
 
@@ -99,12 +104,12 @@ def counts(result: dict) -> dict:
 
 
 def main(params: Path = Path("params.yaml"), media: Path = Path("data/interim/stations/media.csv"),
-         root: Path = Path("data/raw/stations"), bundle: Path = Path("artifacts/audio_model"), out: Path = OUT,
+         root: Path = Path("data/raw/stations"), bundle: Path = Path("artifacts/audio_model_onnx"), out: Path = OUT,
          report: Path = Path("reports/predict_audio.json")) -> None:
-    """Analyse the station recordings with the audio bundle."""
+    """Analyse the station recordings with the exported audio bundle."""
     setup_logging()
     prm = load_params(params).predict_audio
-    result = run(prm, read_csv(media), root, Classifier.load(bundle), Catalogue.load())
+    result = run(prm, read_csv(media), root, OnnxClassifier.load(bundle, prm.threads), Catalogue.load())
     write_outputs(result, out)
     write_json(report, counts(result))
 
