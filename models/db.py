@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     create_engine,
     event,
+    func,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -115,8 +116,20 @@ class Detection(Base):
     classifiedBy: Mapped[str] = mapped_column(String(256), default="")
     classificationTimestamp: Mapped[str] = mapped_column(String(40), default="")
     eventID: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    #: audio analysed per channel: the channel index (0 = left); NULL for images and mixed-down audio.
+    channel: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
-    __table_args__ = (Index("ix_detections_species_prob", "scientificName", "classificationProbability"),)
+    __table_args__ = (
+        Index("ix_detections_species_prob", "scientificName", "classificationProbability"),
+        # keyset pagination and statistics (migration 0005): (filter, sort key, id) range scans
+        Index("ix_detections_time_id", "eventStartUTC", "detectionID"),
+        Index("ix_detections_station_time", "stationID", "eventStartUTC", "detectionID"),
+        Index("ix_detections_deployment_time", "deploymentID", "eventStartUTC", "detectionID"),
+        Index("ix_detections_invasive_time", "isInvasive", "eventStartUTC", "detectionID"),
+        Index("ix_detections_prob_id", "classificationProbability", "detectionID"),
+        Index("ix_detections_media_type", "mediaID", "observationType"),
+        Index("ix_detections_station_day", "stationID", "observationType", "scientificName", "eventStart"),
+    )
 
 
 class Event(Base):
@@ -151,6 +164,46 @@ class Event(Base):
     classificationMethod: Mapped[str] = mapped_column(String(16), default="machine")
     classifiedBy: Mapped[str] = mapped_column(String(256), default="")
     classificationTimestamp: Mapped[str] = mapped_column(String(40), default="")
+    channel: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    __table_args__ = (
+        Index("ix_events_time_id", "eventStartUTC", "eventID"),
+        Index("ix_events_station_time", "stationID", "eventStartUTC", "eventID"),
+    )
+
+
+class AcousticIndex(Base):
+    """Acoustic (soundscape) indices of one segment of a recording (``models.acoustic_indices``).
+
+    ``start_s``/``end_s`` are offsets in the recording (s); ``segmentStart`` the absolute ISO 8601
+    start when the recording's time is known. Index columns: ``ACI`` (Pieretti et al. 2011), ``NDSI``
+    (Kasten et al. 2012), ``ADI`` and ``AEI`` (Villanueva-Rivera et al. 2011), ``BI`` (Boelman et al.
+    2007), ``H`` = ``Ht`` x ``Hf`` (Sueur et al. 2008); NULL when undefined (e.g. digital silence).
+    """
+
+    __tablename__ = "acoustic_indices"
+    indexID: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mediaID: Mapped[str] = mapped_column(ForeignKey("media.mediaID", ondelete="CASCADE"), index=True)
+    deploymentID: Mapped[str] = mapped_column(String(128), index=True, default="")
+    stationID: Mapped[str] = mapped_column(String(64), index=True, default="")
+    start_s: Mapped[float] = mapped_column(Float, default=0.0)
+    end_s: Mapped[float] = mapped_column(Float, default=0.0)
+    segmentStart: Mapped[str] = mapped_column(String(40), default="")
+    segmentStartUTC: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    sample_rate_hz: Mapped[int] = mapped_column(Integer, default=0)
+    ACI: Mapped[float | None] = mapped_column(Float, nullable=True)
+    NDSI: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ADI: Mapped[float | None] = mapped_column(Float, nullable=True)
+    AEI: Mapped[float | None] = mapped_column(Float, nullable=True)
+    BI: Mapped[float | None] = mapped_column(Float, nullable=True)
+    H: Mapped[float | None] = mapped_column(Float, nullable=True)
+    Ht: Mapped[float | None] = mapped_column(Float, nullable=True)
+    Hf: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+# Case-insensitive species filters compare lower(scientificName): expression indexes (migration 0005).
+Index("ix_detections_lname_time", func.lower(Detection.scientificName), Detection.eventStartUTC, Detection.detectionID)
+Index("ix_events_lname_time", func.lower(Event.scientificName), Event.eventStartUTC, Event.eventID)
 
 
 def make_engine(url: str) -> Engine:
@@ -184,12 +237,14 @@ def create_schema(engine: Engine) -> None:
         command.upgrade(cfg, "heads")
 
 
-def detection_id(media_id: str, start_s: float, model_version: str) -> str:
-    """Deterministic detection key: SHA-256 of ``mediaID|start_s|modelVersion``, 32 hex digits.
+def detection_id(media_id: str, start_s: float, model_version: str, channel: int | None = None) -> str:
+    """Deterministic detection key: SHA-256 of ``mediaID|start_s|modelVersion`` (plus ``|ch<channel>``
+    for audio analysed per channel), 32 hex digits.
 
     Re-publishing the same predictions therefore updates rows instead of adding new ones.
     """
-    return hashlib.sha256(f"{media_id}|{start_s:.3f}|{model_version}".encode()).hexdigest()[:32]
+    key = f"{media_id}|{start_s:.3f}|{model_version}" + ("" if channel is None else f"|ch{channel}")
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def to_utc(iso: str | None) -> datetime | None:
@@ -211,12 +266,19 @@ def detection_row(pred: Mapping, classified_at: datetime | None = None) -> dict:
     row of the predict stage's CSV, whose cells are strings).
 
     ``detectionID`` is deterministic (:func:`detection_id`), an empty ``scientificName`` becomes
-    NULL (blank), ``topK`` is parsed from JSON, and ``classifiedBy`` is the model version.
+    NULL (blank), ``topK`` is parsed from JSON, and ``classifiedBy`` is the model version. Audio
+    window rows may carry ``channel`` (empty = mixed down) and ``eventID`` (their detection event).
     """
     start_s = float(pred["start_s"])
     top = pred["topK"]
+    channel = pred.get("channel")
+    channel = None if channel in (None, "") else int(channel)
+    extra = {}
+    if "eventID" in pred or channel is not None:
+        extra = {"channel": channel, "eventID": pred.get("eventID") or None}
     return {
-        "detectionID": detection_id(pred["mediaID"], start_s, pred["modelVersion"]),
+        **extra,
+        "detectionID": detection_id(pred["mediaID"], start_s, pred["modelVersion"], channel),
         "mediaID": pred["mediaID"], "deploymentID": pred.get("deploymentID", ""),
         "stationID": pred.get("stationID", ""),
         "modality": pred["modality"], "start_s": start_s, "end_s": float(pred["end_s"]),
@@ -246,3 +308,89 @@ def upsert(session: Session, model: type[Base], rows: Iterable[dict]) -> int:
 def media_by_sha(session: Session, sha256: str) -> Media | None:
     """The media row holding these exact bytes, if any."""
     return session.scalars(select(Media).where(Media.sha256 == sha256)).first()
+
+
+# --- Access, background jobs, reviews and alerts (issue 5, migration 0006) -------------------------------------
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class ApiKey(Base):
+    """An API key: a public ``key_id`` and the SHA-256 of its random secret (the secret is never stored).
+
+    ``role`` is one of ``uploader``, ``reviewer``, ``admin``; a revoked key keeps its row (audit trail).
+    """
+
+    __tablename__ = "api_keys"
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    revoked: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Job(Base):
+    """A background job (long audio upload): ``state`` is ``queued``, ``running``, ``done`` or ``failed``.
+
+    ``stagedPath`` is the uploaded file waiting under the media root (relative to it) until the job
+    stores it content-addressed; ``reason`` says why a job failed; ``mediaID`` is set when done.
+    """
+
+    __tablename__ = "jobs"
+    jobID: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), default="upload")
+    state: Mapped[str] = mapped_column(String(16), index=True, default="queued")
+    reason: Mapped[str] = mapped_column(String(1024), default="")
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    deploymentID: Mapped[str] = mapped_column(String(128), default="")
+    fileName: Mapped[str] = mapped_column(String(512), default="")
+    stagedPath: Mapped[str] = mapped_column(String(1024), default="")
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    mediaID: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detections: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    submittedBy: Mapped[str] = mapped_column(String(256), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    started: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    finished: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class DetectionReview(Base):
+    """One human review of a detection, with the classification it replaced (``before``, JSON), so the
+    machine prediction stays recoverable after any number of reviews. Rows are never updated."""
+
+    __tablename__ = "detection_reviews"
+    reviewID: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    detectionID: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    observationType: Mapped[str] = mapped_column(String(16))
+    scientificName: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    classifiedBy: Mapped[str] = mapped_column(String(256))
+    classificationTimestamp: Mapped[str] = mapped_column(String(40))
+    comment: Mapped[str] = mapped_column(String(1024), default="")
+    before: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Alert(Base):
+    """An invasive-species alert and its webhook delivery state (the outbox).
+
+    ``alertID`` orders the feed (assigned in commit order, see ``models.alerts``); ``alertKey`` (what
+    was seen: media, window start, species) makes each observation alert once, even when a retrained
+    model re-publishes it under a new detectionID. ``payload`` is the detection as alerted.
+    ``delivery`` is ``pending``, ``delivered`` or ``failed`` (gave up after the configured attempts).
+    """
+
+    __tablename__ = "alerts"
+    alertID: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alertKey: Mapped[str] = mapped_column(String(64), unique=True)
+    detectionID: Mapped[str] = mapped_column(String(64), index=True)
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    created: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    delivery: Mapped[str] = mapped_column(String(16), index=True, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    nextAttempt: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    lastError: Mapped[str] = mapped_column(String(1024), default="")
+    delivered: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
