@@ -389,3 +389,15 @@ def test_publish_writes_events_and_links_detections(tmp_path, tiny_classifiers, 
         assert ev.eventStart == "2024-06-01T10:00:01+08:00" and ev.eventStartUTC == datetime(2024, 6, 1, 2, 0, 1)
         assert {d.eventID for d in s.scalars(select(Detection))} == {ev.eventID}
     engine.dispose()
+
+
+def test_exif_orientation_holds_at_reduced_decode_scale():
+    im = Image.new("RGB", (1600, 1200), (10, 10, 10))
+    im.paste((255, 255, 255), (0, 0, 200, 200))  # marker at the stored top-left
+    exif = Image.Exif()
+    exif[274] = 6  # rotate 90 degrees clockwise for display
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", exif=exif.tobytes())
+    img = decode_image(buf.getvalue(), target_px=128)
+    assert img.shape == (200, 150, 3)  # displayed: 1200 wide x 1600 tall, at 1/8
+    assert img[:20, -20:].mean() > 200 and img[-20:, :20].mean() < 40  # marker now at the top-right
