@@ -248,7 +248,9 @@ def test_publish_never_overwrites_a_human_review(client, api_key, seeded, settin
 
 
 def test_alert_feed_with_cursor(seeded, client, api_key, settings, db):
-    first = client.get("/v1/alerts").json()
+    deadline = time.monotonic() + 20  # the startup sweep runs in the background
+    while len((first := client.get("/v1/alerts").json())["items"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     # the two seeded invasive detections (written without the service) are swept in at startup
     assert [a["detection"]["detectionID"] for a in first["items"]] == [seeded["d1"], seeded["d2"]]
     assert first["items"][0]["detection"]["scientificName"] == "Lithobates catesbeianus"
