@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     create_engine,
     event,
+    func,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -116,7 +117,17 @@ class Detection(Base):
     classificationTimestamp: Mapped[str] = mapped_column(String(40), default="")
     eventID: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
-    __table_args__ = (Index("ix_detections_species_prob", "scientificName", "classificationProbability"),)
+    __table_args__ = (
+        Index("ix_detections_species_prob", "scientificName", "classificationProbability"),
+        # keyset pagination and statistics (migration 0005): (filter, sort key, id) range scans
+        Index("ix_detections_time_id", "eventStartUTC", "detectionID"),
+        Index("ix_detections_station_time", "stationID", "eventStartUTC", "detectionID"),
+        Index("ix_detections_deployment_time", "deploymentID", "eventStartUTC", "detectionID"),
+        Index("ix_detections_invasive_time", "isInvasive", "eventStartUTC", "detectionID"),
+        Index("ix_detections_prob_id", "classificationProbability", "detectionID"),
+        Index("ix_detections_media_type", "mediaID", "observationType"),
+        Index("ix_detections_station_day", "stationID", "observationType", "scientificName", "eventStart"),
+    )
 
 
 class Event(Base):
@@ -151,6 +162,16 @@ class Event(Base):
     classificationMethod: Mapped[str] = mapped_column(String(16), default="machine")
     classifiedBy: Mapped[str] = mapped_column(String(256), default="")
     classificationTimestamp: Mapped[str] = mapped_column(String(40), default="")
+
+    __table_args__ = (
+        Index("ix_events_time_id", "eventStartUTC", "eventID"),
+        Index("ix_events_station_time", "stationID", "eventStartUTC", "eventID"),
+    )
+
+
+# Case-insensitive species filters compare lower(scientificName): expression indexes (migration 0005).
+Index("ix_detections_lname_time", func.lower(Detection.scientificName), Detection.eventStartUTC, Detection.detectionID)
+Index("ix_events_lname_time", func.lower(Event.scientificName), Event.eventStartUTC, Event.eventID)
 
 
 def make_engine(url: str) -> Engine:

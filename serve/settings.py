@@ -19,6 +19,9 @@ class Settings(BaseSettings):
         max_upload_bytes: largest accepted upload.
         top_k: alternatives kept per detection.
         page_size_max: largest ``limit`` of a paged listing.
+        public_precision_deg: grid (decimal degrees) that public reads generalise the coordinates of
+            sites with sensitive species to (0.1 degree is about 11 km).
+        stats_cache_s: how long statistics (and the list of sites with sensitive species) are cached.
         background_audio_s: recordings longer than this (s) are classified by a background job
             (``202`` + ``/v1/jobs/{id}``) instead of within the upload request.
         job_workers: threads running background jobs in the service process.
@@ -39,6 +42,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)
     top_k: int = Field(3, ge=1)
     page_size_max: int = Field(500, ge=1)
+    public_precision_deg: float = Field(0.1, gt=0, le=10)
+    stats_cache_s: float = Field(300.0, ge=0)
     background_audio_s: float = Field(300.0, gt=0)
     job_workers: int = Field(1, ge=1, le=16)
     alert_webhook_url: AnyHttpUrl | None = None

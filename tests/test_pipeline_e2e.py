@@ -166,7 +166,7 @@ def test_service_answers_queries_and_classifies_an_upload(workspace, tmp_path):
     engine.dispose()
     with TestClient(create_app(settings), headers={"X-API-Key": token}) as client:
         assert client.get("/health").json()["status"] == "ok"
-        body = client.get("/v1/detections", params={"scientificName": name, "limit": 500}).json()
+        body = client.get("/v1/detections", params={"scientificName": name, "limit": 500, "include_total": True}).json()
         assert body["total"] == n and len(body["items"]) == n
         assert {d["scientificName"] for d in body["items"]} == {name}
         image = workspace / "data/raw/stations/demo-2/cam-dzf/sample-dzf-01.jpg"
@@ -186,4 +186,5 @@ def test_service_answers_queries_and_classifies_an_upload(workspace, tmp_path):
         dets = body["detections"]
         assert len(dets) == 1 and 0.0 <= dets[0]["classificationProbability"] <= 1.0
         assert dets[0]["modelVersion"] == "biodiv-image-classifier/1"
-        assert client.get("/v1/detections", params={"mediaID": body["media"]["mediaID"]}).json()["total"] == 1
+        assert client.get("/v1/detections", params={"mediaID": body["media"]["mediaID"],
+                                                               "include_total": True}).json()["total"] == 1

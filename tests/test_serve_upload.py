@@ -86,7 +86,7 @@ def test_image_upload_creates_media_and_one_detection(client, settings, bundles,
     assert stored_files(settings) == [settings.media_root / sha[:2] / f"{sha}.jpg"]
     assert stored_files(settings)[0].read_bytes() == data
     assert counts(db) == (1, 1)
-    listed = client.get("/v1/detections", params={"mediaID": media["mediaID"]}).json()
+    listed = client.get("/v1/detections", params={"mediaID": media["mediaID"], "include_total": True}).json()
     assert listed["total"] == 1 and listed["items"][0] == det
 
 
@@ -134,7 +134,8 @@ def test_exif_time_localised_with_deployment_zone(client, db):
     assert media["timestamp"] == "2024-05-01T08:00:00+08:00" and media["timestampIssues"] == ""
     assert media["stationID"] == "S1" and det["stationID"] == "S1" and det["deploymentID"] == "S1-cam"
     assert det["eventStart"] == "2024-05-01T08:00:00+08:00"
-    hit = client.get("/v1/detections", params={"start": "2024-05-01T00:00:00Z", "end": "2024-05-01T00:00:00Z"})
+    hit = client.get("/v1/detections", params={"start": "2024-05-01T00:00:00Z", "end": "2024-05-01T00:00:00Z",
+                                               "include_total": True})
     assert hit.json()["total"] == 1
     assert client.get("/v1/stations").json()[0]["detections"] == 1
 
