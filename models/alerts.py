@@ -74,7 +74,7 @@ def record_alerts(session: Session, detection_ids: Iterable[str] | None = None) 
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
     columns = [getattr(Detection, c) for c in PAYLOAD_COLUMNS]
     query = select(*columns).outerjoin(Alert, Alert.detectionID == Detection.detectionID).where(Alert.alertID.is_(None))
-    order = (Detection.eventStartUTC, Detection.mediaID, Detection.start_s)
+    order = (Detection.eventStartUTC.asc().nulls_last(), Detection.mediaID, Detection.start_s)  # same on every engine
     if detection_ids is None:
         new = session.execute(query.where(Detection.isInvasive.is_(True)).order_by(*order)).all()
     else:  # by primary key; the invasive flag is tested here so that no planner scans the isInvasive index
@@ -83,7 +83,7 @@ def record_alerts(session: Session, detection_ids: Iterable[str] | None = None) 
             query.add_columns(Detection.isInvasive, Detection.eventStartUTC)
             .where(Detection.detectionID.in_(ids[i:i + _CHUNK])))]
         rows = sorted((r for r in rows if r.isInvasive),
-                      key=lambda r: (r.eventStartUTC is not None, r.eventStartUTC or 0, r.mediaID, r.start_s))
+                      key=lambda r: (r.eventStartUTC is None, r.eventStartUTC or 0, r.mediaID, r.start_s))
         new = [tuple(r)[:len(columns)] for r in rows]
     if not new:
         return 0
