@@ -18,7 +18,7 @@ from models.catalogue import Catalogue
 from models.db import create_schema, make_engine
 from serve.classifiers import load_classifiers
 from serve.jobs import JobRunner
-from serve.routers import alerts, detections, health, jobs, keys, media, review, species, stations
+from serve.routers import alerts, detections, health, jobs, keys, media, review, soundscape, species, stations
 from serve.routers import events as events_router
 from serve.routers import export as export_router
 from serve.routers import stats as stats_router
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings or Settings()
-    for router in (health.router, detections.router, species.router, stations.router, media.router):
+    for router in (health.router, detections.router, species.router, stations.router, media.router, soundscape.router):
         app.include_router(router)
     for router in (events_router.router, stats_router.router, export_router.router):
         app.include_router(router)
