@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     create_engine,
     event,
+    func,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -118,7 +119,17 @@ class Detection(Base):
     #: audio analysed per channel: the channel index (0 = left); NULL for images and mixed-down audio.
     channel: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
-    __table_args__ = (Index("ix_detections_species_prob", "scientificName", "classificationProbability"),)
+    __table_args__ = (
+        Index("ix_detections_species_prob", "scientificName", "classificationProbability"),
+        # keyset pagination and statistics (migration 0005): (filter, sort key, id) range scans
+        Index("ix_detections_time_id", "eventStartUTC", "detectionID"),
+        Index("ix_detections_station_time", "stationID", "eventStartUTC", "detectionID"),
+        Index("ix_detections_deployment_time", "deploymentID", "eventStartUTC", "detectionID"),
+        Index("ix_detections_invasive_time", "isInvasive", "eventStartUTC", "detectionID"),
+        Index("ix_detections_prob_id", "classificationProbability", "detectionID"),
+        Index("ix_detections_media_type", "mediaID", "observationType"),
+        Index("ix_detections_station_day", "stationID", "observationType", "scientificName", "eventStart"),
+    )
 
 
 class Event(Base):
@@ -155,6 +166,11 @@ class Event(Base):
     classificationTimestamp: Mapped[str] = mapped_column(String(40), default="")
     channel: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
+    __table_args__ = (
+        Index("ix_events_time_id", "eventStartUTC", "eventID"),
+        Index("ix_events_station_time", "stationID", "eventStartUTC", "eventID"),
+    )
+
 
 class AcousticIndex(Base):
     """Acoustic (soundscape) indices of one segment of a recording (``models.acoustic_indices``).
@@ -183,6 +199,11 @@ class AcousticIndex(Base):
     H: Mapped[float | None] = mapped_column(Float, nullable=True)
     Ht: Mapped[float | None] = mapped_column(Float, nullable=True)
     Hf: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+# Case-insensitive species filters compare lower(scientificName): expression indexes (migration 0005).
+Index("ix_detections_lname_time", func.lower(Detection.scientificName), Detection.eventStartUTC, Detection.detectionID)
+Index("ix_events_lname_time", func.lower(Event.scientificName), Event.eventStartUTC, Event.eventID)
 
 
 def make_engine(url: str) -> Engine:
@@ -287,3 +308,89 @@ def upsert(session: Session, model: type[Base], rows: Iterable[dict]) -> int:
 def media_by_sha(session: Session, sha256: str) -> Media | None:
     """The media row holding these exact bytes, if any."""
     return session.scalars(select(Media).where(Media.sha256 == sha256)).first()
+
+
+# --- Access, background jobs, reviews and alerts (issue 5, migration 0006) -------------------------------------
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class ApiKey(Base):
+    """An API key: a public ``key_id`` and the SHA-256 of its random secret (the secret is never stored).
+
+    ``role`` is one of ``uploader``, ``reviewer``, ``admin``; a revoked key keeps its row (audit trail).
+    """
+
+    __tablename__ = "api_keys"
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    revoked: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Job(Base):
+    """A background job (long audio upload): ``state`` is ``queued``, ``running``, ``done`` or ``failed``.
+
+    ``stagedPath`` is the uploaded file waiting under the media root (relative to it) until the job
+    stores it content-addressed; ``reason`` says why a job failed; ``mediaID`` is set when done.
+    """
+
+    __tablename__ = "jobs"
+    jobID: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), default="upload")
+    state: Mapped[str] = mapped_column(String(16), index=True, default="queued")
+    reason: Mapped[str] = mapped_column(String(1024), default="")
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    deploymentID: Mapped[str] = mapped_column(String(128), default="")
+    fileName: Mapped[str] = mapped_column(String(512), default="")
+    stagedPath: Mapped[str] = mapped_column(String(1024), default="")
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    mediaID: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detections: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    submittedBy: Mapped[str] = mapped_column(String(256), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    started: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    finished: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class DetectionReview(Base):
+    """One human review of a detection, with the classification it replaced (``before``, JSON), so the
+    machine prediction stays recoverable after any number of reviews. Rows are never updated."""
+
+    __tablename__ = "detection_reviews"
+    reviewID: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    detectionID: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    observationType: Mapped[str] = mapped_column(String(16))
+    scientificName: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    classifiedBy: Mapped[str] = mapped_column(String(256))
+    classificationTimestamp: Mapped[str] = mapped_column(String(40))
+    comment: Mapped[str] = mapped_column(String(1024), default="")
+    before: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Alert(Base):
+    """An invasive-species alert and its webhook delivery state (the outbox).
+
+    ``alertID`` orders the feed (assigned in commit order, see ``models.alerts``); ``alertKey`` (what
+    was seen: media, window start, species) makes each observation alert once, even when a retrained
+    model re-publishes it under a new detectionID. ``payload`` is the detection as alerted.
+    ``delivery`` is ``pending``, ``delivered`` or ``failed`` (gave up after the configured attempts).
+    """
+
+    __tablename__ = "alerts"
+    alertID: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alertKey: Mapped[str] = mapped_column(String(64), unique=True)
+    detectionID: Mapped[str] = mapped_column(String(64), index=True)
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    created: Mapped[datetime] = mapped_column(DateTime, default=_utcnow)
+    delivery: Mapped[str] = mapped_column(String(16), index=True, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    nextAttempt: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    lastError: Mapped[str] = mapped_column(String(1024), default="")
+    delivered: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

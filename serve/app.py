@@ -12,11 +12,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
 from models import __version__
+from models.alerts import record_alerts
 from models.catalogue import Catalogue
 from models.db import create_schema, make_engine
 from serve.classifiers import load_classifiers
-from serve.routers import detections, health, media, soundscape, species, stations
+from serve.jobs import JobRunner
+from serve.routers import alerts, detections, health, jobs, keys, media, review, soundscape, species, stations
+from serve.routers import events as events_router
+from serve.routers import export as export_router
+from serve.routers import stats as stats_router
 from serve.settings import Settings
+from serve.webhooks import WebhookWorker
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +45,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sessions = sessionmaker(engine, expire_on_commit=False)
     app.state.catalogue = Catalogue.load()
     app.state.classifiers = load_classifiers(settings.image_bundle, settings.audio_bundle)
+    app.state.jobs = JobRunner(app.state.sessions, media_root=settings.media_root, classifiers=app.state.classifiers,
+                               catalogue=app.state.catalogue, top_k=settings.top_k, workers=settings.job_workers)
+    app.state.jobs.recover()
+    with app.state.sessions() as session:  # alerts for detections written while the service was down
+        if record_alerts(session):
+            session.commit()
+    webhook = None
+    if settings.alert_webhook_url is not None:
+        webhook = WebhookWorker(app.state.sessions, settings, getattr(app.state, "webhook_transport", None))
+        webhook.start()
     try:
         yield
     finally:
+        if webhook is not None:
+            webhook.stop()
+        app.state.jobs.shutdown()
         engine.dispose()
 
 
@@ -59,5 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings or Settings()
     for router in (health.router, detections.router, species.router, stations.router, media.router, soundscape.router):
+        app.include_router(router)
+    for router in (events_router.router, stats_router.router, export_router.router):
+        app.include_router(router)
+    for router in (jobs.router, review.router, alerts.router, keys.router):
         app.include_router(router)
     return app

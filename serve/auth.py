@@ -5,8 +5,9 @@ is ``public``. Routers that need more declare it with ``Depends(require(Role.upl
 whose output depends on the caller (sensitive-species coordinates, media of people or vehicles) take
 ``PrincipalDep`` and check ``principal.at_least(Role.reviewer)``.
 
-API-key storage and verification are filled in by the access work (issue 5); until then every
-request is ``public`` and any role requirement above ``public`` answers 401.
+A key is sent as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>`` (keys and their hashed
+storage: ``models.keys``). A request that sends a key which is malformed, unknown or revoked gets 401
+on every route (it is never silently served as public); a valid key with too low a role gets 403.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from models.keys import verify_key
 
 
 class Role(IntEnum):
@@ -40,9 +44,34 @@ class Principal:
         return self.role >= role
 
 
-def get_principal() -> Principal:
-    """The request's principal (public until API keys are implemented)."""
-    return Principal()
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                               description="API key (``biodiv_<id>_<secret>``); omit for public reads")
+_bearer = HTTPBearer(auto_error=False, description="the same API key as a Bearer token")
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "ApiKey"})
+
+
+def get_principal(request: Request,
+                  api_key: Annotated[str | None, Security(_api_key_header)] = None,
+                  bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None) -> Principal:
+    """The request's principal: public without a key, else the verified key's role and name.
+
+    Raises:
+        HTTPException: 401 when a key is sent but is malformed, unknown, revoked or has a wrong
+            secret, or when both headers carry different keys.
+    """
+    token = api_key or (bearer.credentials if bearer is not None else None)
+    if api_key and bearer is not None and bearer.credentials != api_key:
+        raise _unauthorized("X-API-Key and Authorization carry different keys")
+    if not token:
+        return Principal()
+    with request.app.state.sessions() as session:
+        row = verify_key(session, token)
+    if row is None:
+        raise _unauthorized("invalid or revoked API key")
+    return Principal(role=Role[row.role], key_id=row.key_id, name=row.name)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -55,8 +84,7 @@ def require(role: Role):
         if principal.at_least(role):
             return principal
         if principal.key_id is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "an API key is required",
-                                headers={"WWW-Authenticate": "ApiKey"})
+            raise _unauthorized("an API key is required")
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {role.name} required")
 
     return dependency

@@ -41,6 +41,7 @@ class DetectionOut(BaseModel):
     classificationMethod: str
     classifiedBy: str
     classificationTimestamp: str
+    eventID: str | None = None
     vernacularNameEN: str | None = None
     vernacularNameZH: str | None = None
 
@@ -56,15 +57,27 @@ class DetectionOut(BaseModel):
 
 
 class DetectionPage(BaseModel):
-    """One page of a detections query; ``total`` counts every match, not only this page."""
+    """One page of a detections query. ``next_cursor`` fetches the next page (None on the last one);
+    ``total`` counts every match, and is only computed when asked for (``include_total=true``)."""
 
-    total: int
+    total: int | None = None
     limit: int
-    offset: int
+    next_cursor: str | None = None
     items: list[DetectionOut]
 
 
-class DetectionQuery(BaseModel):
+class ListingParams(BaseModel):
+    """Paging, sorting and format parameters shared by the listings (keyset pagination, see ``serve.paging``)."""
+
+    limit: int = Field(100, ge=1)
+    cursor: str | None = Field(None, description="opaque cursor from the previous page's next_cursor")
+    sort: Literal["eventStart", "-eventStart", "classificationProbability", "-classificationProbability"] = Field(
+        "eventStart", description="sort key; a leading '-' sorts descending; rows without a time come last")
+    include_total: bool = Field(False, description="also count every match (a full COUNT: slower on large tables)")
+    format: Literal["json", "csv"] | None = Field(None, description="reply format; default from the Accept header")
+
+
+class DetectionQuery(ListingParams):
     """Filters and paging of ``GET /v1/detections``; unknown parameters are rejected (422)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -79,8 +92,7 @@ class DetectionQuery(BaseModel):
     min_probability: float | None = Field(None, ge=0.0, le=1.0)
     mediaID: str | None = None
     observationType: str | None = None
-    limit: int = Field(100, ge=1)
-    offset: int = Field(0, ge=0)
+    eventID: str | None = None
 
     @field_validator("scientificName")
     @classmethod
@@ -181,6 +193,7 @@ class DeploymentOut(BaseModel):
     licence: str
     attribution: str
     detections: int = 0
+    coordinatesGeneralised: bool = False
 
 
 class StationOut(BaseModel):
@@ -191,3 +204,131 @@ class StationOut(BaseModel):
     note: str
     detections: int
     deployments: list[DeploymentOut]
+
+
+class EventOut(BaseModel):
+    """An event-level observation (Camtrap DP ``observationLevel`` event): a camera-trap sequence or an
+    acoustic detection event; ``start_s``/``end_s`` are offsets in the recording (audio only)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    eventID: str
+    deploymentID: str
+    stationID: str
+    modality: str
+    mediaID: str | None
+    mediaCount: int
+    start_s: float | None
+    end_s: float | None
+    eventStart: str
+    eventEnd: str
+    observationType: str
+    scientificName: str | None
+    classificationProbability: float
+    isInvasive: bool
+    topK: list[tuple[str, float]]
+    modelVersion: str
+    classificationMethod: str
+    classifiedBy: str
+    classificationTimestamp: str
+    vernacularNameEN: str | None = None
+    vernacularNameZH: str | None = None
+
+    @classmethod
+    def from_row(cls, row, catalogue: Catalogue) -> EventOut:
+        """Build from an ORM row, adding the catalogue's vernacular names."""
+        out = cls.model_validate(row)
+        sp = catalogue.get(row.scientificName) if row.scientificName else None
+        if sp is not None:
+            out.vernacularNameEN = sp.vernacularNameEN or None
+            out.vernacularNameZH = sp.vernacularNameZH or None
+        return out
+
+
+class EventPage(BaseModel):
+    """One page of an events query (see :class:`DetectionPage`)."""
+
+    total: int | None = None
+    limit: int
+    next_cursor: str | None = None
+    items: list[EventOut]
+
+
+class EventQuery(ListingParams):
+    """Filters and paging of ``GET /v1/events``; unknown parameters are rejected (422)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stationID: str | None = None
+    deploymentID: str | None = None
+    scientificName: str | None = Field(None, description="matched case-insensitively after trimming whitespace")
+    invasive: bool | None = None
+    modality: Literal["image", "audio"] | None = None
+    start: AwareDatetime | None = Field(None, description="ISO 8601 with offset; eventStart >= start")
+    end: AwareDatetime | None = Field(None, description="ISO 8601 with offset; eventStart <= end")
+    min_probability: float | None = Field(None, ge=0.0, le=1.0)
+    mediaID: str | None = None
+    observationType: str | None = None
+
+    _clean_name = field_validator("scientificName")(DetectionQuery._clean_name.__func__)
+    _check_range = model_validator(mode="after")(DetectionQuery._check_range)
+
+
+class StatsQuery(BaseModel):
+    """Common parameters of the statistics endpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: Literal["media", "event"] = Field("media", description="count media-level detections or events")
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    min_probability: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class CountsQuery(StatsQuery):
+    """Parameters of ``GET /v1/stations/{stationID}/stats/counts``."""
+
+    interval: Literal["day", "week", "month"] = "day"
+
+
+class PeriodCountOut(BaseModel):
+    """Records of one species in one local-time period (``YYYY-MM-DD``, ``YYYY-Www`` or ``YYYY-MM``)."""
+
+    period: str
+    scientificName: str
+    count: int
+
+
+class CountsOut(BaseModel):
+    """Counts by species per period at one station."""
+
+    stationID: str
+    interval: str
+    level: str
+    counts: list[PeriodCountOut]
+
+
+class DielOut(BaseModel):
+    """Records per hour of local time (index 0 = 00:00-00:59) per species at one station."""
+
+    stationID: str
+    level: str
+    hours: dict[str, list[int]]
+    total: list[int]
+
+
+class RichnessOut(BaseModel):
+    """Species richness and accumulation at one station; sampling units are local days with records.
+
+    ``maoTau[t-1]`` is the expected number of species in ``t`` days (sample-based rarefaction, Colwell,
+    Mao & Chang 2004); ``collectorsCurve`` the cumulative species in date order; ``chao2`` the
+    bias-corrected Chao2 estimate of total richness."""
+
+    stationID: str
+    level: str
+    samplingUnits: list[str]
+    observedRichness: int
+    chao2: float
+    collectorsCurve: list[int]
+    maoTau: list[float]
+    species: dict[str, int]

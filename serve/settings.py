@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AnyHttpUrl, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +19,18 @@ class Settings(BaseSettings):
         max_upload_bytes: largest accepted upload.
         top_k: alternatives kept per detection.
         page_size_max: largest ``limit`` of a paged listing.
+        public_precision_deg: grid (decimal degrees) that public reads generalise the coordinates of
+            sites with sensitive species to (0.1 degree is about 11 km).
+        stats_cache_s: how long statistics (and the list of sites with sensitive species) are cached.
+        background_audio_s: recordings longer than this (s) are classified by a background job
+            (``202`` + ``/v1/jobs/{id}``) instead of within the upload request.
+        job_workers: threads running background jobs in the service process.
+        alert_webhook_url: when set, every new invasive-species alert is POSTed there as JSON.
+        alert_webhook_secret: when set, each POST carries ``X-Biodiv-Signature: sha256=<HMAC of the body>``.
+        alert_webhook_max_attempts: deliveries tried per alert before it is marked ``failed``.
+        alert_webhook_backoff_s: first retry delay (s); doubled after each failure, capped at one hour.
+        alert_webhook_timeout_s: HTTP timeout of one delivery (s).
+        alert_poll_s: how often the webhook worker looks for new alerts (s).
     """
 
     model_config = SettingsConfigDict(env_prefix="BIODIV_", extra="ignore")
@@ -30,3 +42,13 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)
     top_k: int = Field(3, ge=1)
     page_size_max: int = Field(500, ge=1)
+    public_precision_deg: float = Field(0.1, gt=0, le=10)
+    stats_cache_s: float = Field(300.0, ge=0)
+    background_audio_s: float = Field(300.0, gt=0)
+    job_workers: int = Field(1, ge=1, le=16)
+    alert_webhook_url: AnyHttpUrl | None = None
+    alert_webhook_secret: str | None = None
+    alert_webhook_max_attempts: int = Field(8, ge=1)
+    alert_webhook_backoff_s: float = Field(5.0, gt=0)
+    alert_webhook_timeout_s: float = Field(10.0, gt=0)
+    alert_poll_s: float = Field(5.0, gt=0)

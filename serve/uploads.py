@@ -11,16 +11,19 @@ import logging
 import os
 import posixpath
 import tempfile
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from models.alerts import record_alerts
 from models.bundle import Classifier
 from models.catalogue import Catalogue
-from models.db import Deployment, Detection, Media, detection_row, media_by_sha, to_utc
+from models.db import Deployment, Detection, Job, Media, detection_row, media_by_sha, to_utc
 from models.detect import classify_images, classify_recording
 from models.errors import MediaError
 from models.hashing import media_id, sha256_bytes
@@ -54,11 +57,13 @@ class UploadRejected(Exception):
 
 @dataclass
 class UploadResult:
-    """Outcome of :func:`process_upload`: the media row and its detections."""
+    """Outcome of :func:`process_upload`: the media row and its detections, or (long audio) the
+    background job that will produce them (``media`` None, ``detections`` empty)."""
 
     duplicate: bool
-    media: Media
+    media: Media | None
     detections: list[Detection]
+    job: Job | None = None
 
 
 def sanitise_filename(name: str | None) -> str:
@@ -121,10 +126,13 @@ def _stage(folder: Path, sha: str, data: bytes) -> Path:
     return Path(tmp)
 
 
-def _analyse(clf: Classifier, catalogue: Catalogue, top_k: int, data: bytes, tmp: Path, file_name: str,
-             media: dict, tz: str | None) -> tuple[dict, list[dict]]:
-    """Probe (as ingest does, ``models.ingest.probe_media``) and classify; returns the media facts
-    (with ``extension``) and detection rows."""
+def _probe(clf: Classifier, tmp: Path, file_name: str, media: dict, tz: str | None) -> dict:
+    """Probe the staged file as ingest does (``models.ingest.probe_media``); sets ``media["timestamp"]``
+    and returns the media facts (with ``extension``).
+
+    Raises:
+        MediaError: corrupt, truncated, unsupported or too large content.
+    """
     image = media["modality"] == "image"
     max_pixels = clf.meta.image_preprocessing().max_pixels if image else DEFAULT_MAX_PIXELS
     facts = probe_media(tmp, max_pixels, name=file_name)
@@ -134,16 +142,23 @@ def _analyse(clf: Classifier, catalogue: Catalogue, top_k: int, data: bytes, tmp
     facts["extension"] = IMAGE_TYPES[mime] if image else AUDIO_EXTENSIONS.get(mime, "")
     media["timestamp"], facts["timestampIssues"] = localise(naive, offset, tz)
     facts["timestampSource"] = source if naive else "missing"
-    if image:
+    return facts
+
+
+def _classify(clf: Classifier, catalogue: Catalogue, top_k: int, data: bytes | None, tmp: Path, file_name: str,
+              media: dict) -> list[dict]:
+    """Detection rows for the staged file (``data`` is needed for images only)."""
+    if media["modality"] == "image":
         pixels = clf.meta.image_preprocessing().pixels(data, file_name)
         preds = classify_images(clf, [media], [pixels], catalogue, top_k)
     else:
         preds = classify_recording(clf, media, tmp, catalogue, top_k)
-    return facts, [detection_row(dataclasses.asdict(p)) for p in preds]
+    return [detection_row(dataclasses.asdict(p)) for p in preds]
 
 
 def process_upload(session: Session, *, data: bytes, file_name: str, deployment_id: str, media_root: Path,
-                   classifiers: Classifiers, catalogue: Catalogue, top_k: int) -> UploadResult:
+                   classifiers: Classifiers, catalogue: Catalogue, top_k: int,
+                   background_audio_s: float | None = None, submitted_by: str = "") -> UploadResult:
     """Store and classify one upload, or return the existing record for bytes seen before.
 
     Checks run in this order: duplicate content (answered with the existing record, whatever
@@ -160,6 +175,11 @@ def process_upload(session: Session, *, data: bytes, file_name: str, deployment_
         classifiers: the loaded classifiers (a modality without one is refused with 503).
         catalogue: species catalogue (invasive flags).
         top_k: alternatives kept per detection.
+        background_audio_s: a recording longer than this (s) is not classified now: it is kept under
+            ``<media_root>/.jobs/`` and a queued :class:`models.db.Job` is returned (run it with
+            :func:`run_job`). The same bytes sent again while their job is queued or running return
+            that job instead of a new one. None classifies everything at once.
+        submitted_by: the uploader's key name, recorded on a job.
 
     Raises:
         UploadRejected: unknown deployment (422 ``unknown_deployment``), empty, unsupported,
@@ -169,6 +189,9 @@ def process_upload(session: Session, *, data: bytes, file_name: str, deployment_
     existing = media_by_sha(session, sha)
     if existing is not None:
         return UploadResult(True, existing, _detections(session, existing.mediaID))
+    pending = active_job(session, sha)
+    if pending is not None:
+        return UploadResult(True, None, [], pending)
     deployment = session.get(Deployment, deployment_id)
     if deployment is None:
         raise UploadRejected(422, "unknown_deployment",
@@ -188,7 +211,12 @@ def process_upload(session: Session, *, data: bytes, file_name: str, deployment_
         media = dict(mediaID=media_id(sha), deploymentID=deployment_id, stationID=deployment.stationID, filePath="",
                      modality=modality, timestamp="")
         try:
-            facts, rows = _analyse(clf, catalogue, top_k, data, tmp, file_name, media, deployment.timezone)
+            facts = _probe(clf, tmp, file_name, media, deployment.timezone)
+            if (background_audio_s is not None and modality == "audio"
+                    and (facts.get("duration_s") or 0.0) > background_audio_s):
+                return UploadResult(False, None, [], _queue_job(session, tmp, root, sha, deployment_id, file_name,
+                                                                facts, submitted_by))
+            rows = _classify(clf, catalogue, top_k, data, tmp, file_name, media)
         except MediaError as exc:
             raise _public(exc, file_name, tmp, folder, root) from exc
         name = f"{sha}{facts.pop('extension')}"
@@ -218,6 +246,8 @@ def _commit(session: Session, media: Media, detections: list[Detection], tmp: Pa
         session.add(media)
         session.flush()  # the media row first: detections reference it (no ORM relationship orders them)
         session.add_all(detections)
+        session.flush()
+        record_alerts(session)  # in the same transaction: an invasive detection never lands without its alert
         session.commit()
     except SQLAlchemyError:
         session.rollback()
@@ -228,3 +258,120 @@ def _commit(session: Session, media: Media, detections: list[Detection], tmp: Pa
             final.unlink(missing_ok=True)
         raise
     return UploadResult(False, media, sorted(detections, key=lambda d: (d.start_s, d.detectionID)))
+
+
+# --- Background jobs (long recordings) ----------------------------------------------------------------------
+
+#: Job states; ``queued`` and ``running`` are active (a restart re-queues ``running`` ones).
+JOB_STATES = ("queued", "running", "done", "failed")
+JOBS_FOLDER = ".jobs"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def active_job(session: Session, sha: str) -> Job | None:
+    """The queued or running job for these bytes, if any."""
+    return session.scalars(select(Job).where(Job.sha256 == sha, Job.state.in_(("queued", "running")))
+                           .order_by(Job.created)).first()
+
+
+def _queue_job(session: Session, tmp: Path, root: Path, sha: str, deployment_id: str, file_name: str,
+               facts: dict, submitted_by: str) -> Job:
+    """Move the staged file to ``<root>/.jobs/<jobID><ext>`` and commit a queued job; undo the move on failure."""
+    job_id = uuid.uuid4().hex
+    folder = root / JOBS_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    staged = folder / f"{job_id}{facts['extension']}"
+    os.replace(tmp, staged)
+    job = Job(jobID=job_id, kind="upload", state="queued", sha256=sha, deploymentID=deployment_id,
+              fileName=file_name, stagedPath=staged.relative_to(root).as_posix(), duration_s=facts.get("duration_s"),
+              submittedBy=submitted_by, created=_now())
+    try:
+        session.add(job)
+        session.commit()
+    except SQLAlchemyError:
+        session.rollback()
+        staged.unlink(missing_ok=True)
+        raise
+    return job
+
+
+def _fail(session: Session, job: Job, reason: str, staged: Path | None) -> Job:
+    session.rollback()
+    job = session.get(Job, job.jobID)
+    job.state, job.reason, job.finished = "failed", reason[:1024], _now()
+    session.commit()
+    if staged is not None:
+        staged.unlink(missing_ok=True)
+    return job
+
+
+def run_job(session: Session, job_id: str, *, media_root: Path, classifiers: Classifiers, catalogue: Catalogue,
+            top_k: int) -> Job | None:
+    """Run one queued upload job to ``done`` (media + detections committed with the job's state, the
+    file moved to its content-addressed place) or ``failed`` (with a reason; nothing is left behind).
+
+    A job that is not ``queued`` is left alone (another worker has it, or it has finished).
+
+    Returns:
+        The job row after the run, or None when no job has this ID.
+    """
+    job = session.get(Job, job_id)
+    if job is None or job.state != "queued":
+        return job
+    job.state, job.started, job.attempts = "running", _now(), job.attempts + 1
+    session.commit()
+    root = media_root.resolve()
+    staged = root / job.stagedPath
+    try:
+        if not staged.is_file():
+            return _fail(session, job, "the uploaded file is missing from the job folder", None)
+        existing = media_by_sha(session, job.sha256)
+        if existing is not None:  # the same bytes arrived another way (e.g. a station drop) meanwhile
+            job.state, job.mediaID, job.finished = "done", existing.mediaID, _now()
+            job.detections = len(_detections(session, existing.mediaID))
+            session.commit()
+            staged.unlink(missing_ok=True)
+            return job
+        deployment = session.get(Deployment, job.deploymentID)
+        if deployment is None:
+            return _fail(session, job, f"deploymentID '{job.deploymentID}' is no longer a known deployment", staged)
+        clf = classifiers.get("audio")
+        if clf is None:
+            return _fail(session, job, classifiers.missing.get("audio", "no audio model is loaded"), staged)
+        media = dict(mediaID=media_id(job.sha256), deploymentID=job.deploymentID, stationID=deployment.stationID,
+                     filePath="", modality="audio", timestamp="")
+        try:
+            facts = _probe(clf, staged, job.fileName, media, deployment.timezone)
+            rows = _classify(clf, catalogue, top_k, None, staged, job.fileName, media)
+        except MediaError as exc:
+            return _fail(session, job, _public(exc, job.fileName, staged, root).message, staged)
+        name = f"{job.sha256}{facts.pop('extension')}"
+        folder = root / job.sha256[:2]
+        folder.mkdir(parents=True, exist_ok=True)
+        media["filePath"] = f"{job.sha256[:2]}/{name}"
+        row = Media(sha256=job.sha256, fileName=job.fileName, timestampUTC=to_utc(media["timestamp"]),
+                    bytes=staged.stat().st_size, origin="upload", **media, **facts)
+        job.state, job.mediaID, job.detections, job.finished = "done", row.mediaID, len(rows), _now()
+        result = _commit(session, row, [Detection(**r) for r in rows], staged, folder / name)
+        if result.duplicate:  # lost a race with a concurrent upload of the same bytes
+            job = session.get(Job, job_id)
+            job.state, job.mediaID, job.detections, job.finished = ("done", result.media.mediaID,
+                                                                    len(result.detections), _now())
+            session.commit()
+        return job
+    except Exception as exc:  # noqa: BLE001 - a job must end in a state, whatever went wrong
+        log.exception("job %s failed", job_id)
+        return _fail(session, job, f"internal error ({type(exc).__name__}); see the service log", staged)
+
+
+def requeue_interrupted(session: Session) -> list[str]:
+    """After a restart: put ``running`` jobs back to ``queued``; returns every queued job ID, oldest first."""
+    interrupted = list(session.scalars(select(Job).where(Job.state == "running")))
+    for job in interrupted:
+        job.state = "queued"
+    if interrupted:
+        session.commit()
+    return list(session.scalars(select(Job.jobID).where(Job.state == "queued").order_by(Job.created)))

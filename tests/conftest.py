@@ -159,13 +159,53 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {m: (root / f"{m}_model", make_bundle(root / f"{m}_model", m)) for m in ("image", "audio")}
 
 
+#: PostgreSQL server for the tests (``.ci/postgres.sh`` starts one); unset: PostgreSQL variants are skipped.
+PG_URL_ENV = "BIODIV_TEST_DATABASE_URL"
+
+
+def fresh_database_url(backend: str, folder: Path) -> str:
+    """URL of an empty database: a new SQLite file in ``folder``, or the test PostgreSQL database with its
+    ``public`` schema dropped and re-created (so every test starts from ``create_schema``)."""
+    import os
+
+    if backend == "sqlite":
+        folder.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{folder / 'biodiv.db'}"
+    from sqlalchemy import create_engine, text
+
+    url = os.environ[PG_URL_ENV]
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """Database backend of the DB-touching tests: SQLite always, PostgreSQL when ``BIODIV_TEST_DATABASE_URL``
+    names a server (CI starts one)."""
+    import os
+
+    if request.param == "postgresql" and not os.environ.get(PG_URL_ENV):
+        pytest.skip(f"PostgreSQL variant: set {PG_URL_ENV} (e.g. eval \"$(.ci/postgres.sh start)\")")
+    return request.param
+
+
 @pytest.fixture()
-def settings(tmp_path: Path, bundles: dict):
-    """Service settings: SQLite under ``<tmp>/db``, uploads under ``<tmp>/media``, both bundles loaded."""
+def db_url(db_backend: str, tmp_path: Path) -> str:
+    """An empty database of the current backend for one test."""
+    return fresh_database_url(db_backend, tmp_path / "db")
+
+
+@pytest.fixture()
+def settings(tmp_path: Path, bundles: dict, db_url: str):
+    """Service settings: an empty database (SQLite under ``<tmp>/db``, or PostgreSQL), uploads under
+    ``<tmp>/media``, both bundles loaded."""
     from serve.settings import Settings
 
-    (tmp_path / "db").mkdir()
-    return Settings(database_url=f"sqlite:///{tmp_path / 'db' / 'biodiv.db'}", media_root=tmp_path / "media",
+    return Settings(database_url=db_url, media_root=tmp_path / "media",
                     image_bundle=bundles["image"][0], audio_bundle=bundles["audio"][0])
 
 
@@ -200,3 +240,20 @@ def deployments(db) -> list[str]:
     from tests.serve_helpers import seed_deployments
 
     return seed_deployments(db)
+
+
+@pytest.fixture()
+def api_key(db):
+    """``api_key(role)``: create an API key of ``role`` in the settings' database; returns its request headers."""
+    from models.keys import create_key
+
+    def make(role: str = "uploader", name: str | None = None) -> dict[str, str]:
+        return {"X-API-Key": create_key(db, role, name or f"test-{role}").token}
+
+    return make
+
+
+@pytest.fixture()
+def uploader_headers(api_key) -> dict[str, str]:
+    """Headers of an ``uploader`` key (``POST /v1/media`` needs one)."""
+    return api_key("uploader", "station-test")

@@ -397,7 +397,7 @@ def test_br20_publish_and_api(tmp_path, frog_bundle, settings):
         assert {d.eventID for d in s.scalars(select(Detection))} == {event.eventID}
     engine.dispose()
     with TestClient(create_app(settings)) as client:
-        r = client.get("/v1/detections", params={"mediaID": "b" * 16})
+        r = client.get("/v1/detections", params={"mediaID": "b" * 16, "include_total": True})
         assert r.status_code == 200 and r.json()["items"] == [] and r.json()["total"] == 0
         r = client.get("/v1/detections", params={"scientificName": "Turdus merula"})
         assert r.status_code == 200 and r.json()["items"] == []

@@ -155,9 +155,18 @@ def test_service_answers_queries_and_classifies_an_upload(workspace, tmp_path):
     con = sqlite3.connect(workspace / "var/biodiv.db")
     name, n = con.execute("SELECT scientificName, count(*) FROM detections WHERE scientificName IS NOT NULL"
                           " GROUP BY scientificName ORDER BY count(*) DESC LIMIT 1").fetchone()
-    with TestClient(create_app(settings)) as client:
+    from sqlalchemy.orm import Session
+
+    from models.db import make_engine
+    from models.keys import create_key
+
+    engine = make_engine(settings.database_url)
+    with Session(engine) as session:
+        token = create_key(session, "uploader", "e2e-station").token
+    engine.dispose()
+    with TestClient(create_app(settings), headers={"X-API-Key": token}) as client:
         assert client.get("/health").json()["status"] == "ok"
-        body = client.get("/v1/detections", params={"scientificName": name, "limit": 500}).json()
+        body = client.get("/v1/detections", params={"scientificName": name, "limit": 500, "include_total": True}).json()
         assert body["total"] == n and len(body["items"]) == n
         assert {d["scientificName"] for d in body["items"]} == {name}
         image = workspace / "data/raw/stations/demo-2/cam-dzf/sample-dzf-01.jpg"
@@ -177,4 +186,5 @@ def test_service_answers_queries_and_classifies_an_upload(workspace, tmp_path):
         dets = body["detections"]
         assert len(dets) == 1 and 0.0 <= dets[0]["classificationProbability"] <= 1.0
         assert dets[0]["modelVersion"] == "biodiv-image-classifier/1"
-        assert client.get("/v1/detections", params={"mediaID": body["media"]["mediaID"]}).json()["total"] == 1
+        assert client.get("/v1/detections", params={"mediaID": body["media"]["mediaID"],
+                                                               "include_total": True}).json()["total"] == 1

@@ -98,11 +98,12 @@ def test_bundle_of_the_wrong_modality_fails_startup(settings, bundles):
 
 def test_openapi_and_docs(client):
     spec = client.get("/openapi.json").json()
-    assert {"/health", "/v1/detections", "/v1/species", "/v1/stations", "/v1/media"} <= set(spec["paths"])
+    assert {"/health", "/v1/detections", "/v1/species", "/v1/stations", "/v1/media", "/v1/events",
+            "/v1/deployments", "/v1/stations/{stationID}/stats/counts"} <= set(spec["paths"])
     assert {"201", "200", "413", "415", "422", "503"} <= set(spec["paths"]["/v1/media"]["post"]["responses"])
     params = {p["name"] for p in spec["paths"]["/v1/detections"]["get"]["parameters"]}
     assert {"stationID", "scientificName", "invasive", "modality", "start", "end", "min_probability",
-            "limit", "offset"} <= params
+            "limit", "cursor", "sort", "include_total", "format"} <= params
     assert client.get("/docs").status_code == 200
 
 

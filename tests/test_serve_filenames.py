@@ -30,6 +30,13 @@ def test_sanitise_filename(raw, clean):
     assert sanitise_filename(raw) == clean
 
 
+@pytest.fixture()
+def client(client, uploader_headers):
+    """The app's client, sending an uploader key (uploads need one)."""
+    client.headers.update(uploader_headers)
+    return client
+
+
 def raw_upload(client: TestClient, filename: bytes | None, data: bytes, deployment: str = "S1-cam"):
     """POST a hand-built multipart body, so the file name reaches the server byte for byte."""
     boundary = b"----biodivtestboundary"

@@ -31,6 +31,13 @@ def post(client: TestClient, data: bytes, name: str = "IMG_0001.JPG", deployment
     return client.post("/v1/media", files={"file": (name, data, mime)}, data={"deploymentID": deployment})
 
 
+@pytest.fixture()
+def client(client, uploader_headers):
+    """The app's client, sending an uploader key (uploads need one)."""
+    client.headers.update(uploader_headers)
+    return client
+
+
 def counts(db: Session) -> tuple[int, int]:
     """(media rows, detection rows)."""
     db.expire_all()
@@ -79,7 +86,7 @@ def test_image_upload_creates_media_and_one_detection(client, settings, bundles,
     assert stored_files(settings) == [settings.media_root / sha[:2] / f"{sha}.jpg"]
     assert stored_files(settings)[0].read_bytes() == data
     assert counts(db) == (1, 1)
-    listed = client.get("/v1/detections", params={"mediaID": media["mediaID"]}).json()
+    listed = client.get("/v1/detections", params={"mediaID": media["mediaID"], "include_total": True}).json()
     assert listed["total"] == 1 and listed["items"][0] == det
 
 
@@ -127,7 +134,8 @@ def test_exif_time_localised_with_deployment_zone(client, db):
     assert media["timestamp"] == "2024-05-01T08:00:00+08:00" and media["timestampIssues"] == ""
     assert media["stationID"] == "S1" and det["stationID"] == "S1" and det["deploymentID"] == "S1-cam"
     assert det["eventStart"] == "2024-05-01T08:00:00+08:00"
-    hit = client.get("/v1/detections", params={"start": "2024-05-01T00:00:00Z", "end": "2024-05-01T00:00:00Z"})
+    hit = client.get("/v1/detections", params={"start": "2024-05-01T00:00:00Z", "end": "2024-05-01T00:00:00Z",
+                                               "include_total": True})
     assert hit.json()["total"] == 1
     assert client.get("/v1/stations").json()[0]["detections"] == 1
 
@@ -147,7 +155,8 @@ def test_unknown_deployment_is_checked_before_staging_content_type_and_model(cli
         raise AssertionError("an upload to an unknown deployment must not be staged or classified")
 
     monkeypatch.setattr(uploads, "_stage", never)
-    monkeypatch.setattr(uploads, "_analyse", never)
+    monkeypatch.setattr(uploads, "_probe", never)
+    monkeypatch.setattr(uploads, "_classify", never)
     for data in (jpeg_bytes(16), b"plain text, not media " * 20, b""):
         r = post(client, data, deployment="new-dep")
         assert r.status_code == 422 and r.json()["detail"]["reason"] == "unknown_deployment", r.text
@@ -221,26 +230,26 @@ def test_text_file_named_jpg_is_415_without_file_name_or_decoder_text(client, se
     assert leftovers(settings) == []
 
 
-def test_oversize_upload_to_unknown_deployment_is_413(settings, db):
+def test_oversize_upload_to_unknown_deployment_is_413(settings, db, uploader_headers):
     data = jpeg_bytes(17)
     small = settings.model_copy(update={"max_upload_bytes": len(data) - 1})
-    with TestClient(create_app(small)) as c:
+    with TestClient(create_app(small), headers=uploader_headers) as c:
         r = post(c, data, deployment="new-dep")
     assert r.status_code == 413 and r.json()["detail"]["reason"] == "upload_too_large"
     assert counts(db) == (0, 0) and leftovers(settings) == []
 
 
-def test_oversize_upload_is_413(tmp_path, settings, db):
+def test_oversize_upload_is_413(tmp_path, settings, db, uploader_headers):
     data = jpeg_bytes(7)
     small = settings.model_copy(update={"max_upload_bytes": len(data) - 1})
-    with TestClient(create_app(small)) as c:
+    with TestClient(create_app(small), headers=uploader_headers) as c:
         r = post(c, data)
         assert r.status_code == 413 and r.json()["detail"]["reason"] == "upload_too_large"
         assert post(c, data[: len(data) - 1]).status_code == 422  # exactly at the limit is read (then truncated)
     assert counts(db) == (0, 0) and leftovers(settings) == []
 
 
-def test_image_above_pixel_limit_is_413(tmp_path, bundles, db, settings):
+def test_image_above_pixel_limit_is_413(tmp_path, bundles, db, settings, uploader_headers):
     import json
     import shutil
 
@@ -249,15 +258,15 @@ def test_image_above_pixel_limit_is_413(tmp_path, bundles, db, settings):
     meta = json.loads((small / "bundle.json").read_text())
     meta["preprocessing"]["max_pixels"] = 1000
     (small / "bundle.json").write_text(json.dumps(meta))
-    with TestClient(create_app(settings.model_copy(update={"image_bundle": small}))) as c:
+    with TestClient(create_app(settings.model_copy(update={"image_bundle": small})), headers=uploader_headers) as c:
         r = post(c, jpeg_bytes(8))
     assert r.status_code == 413 and r.json()["detail"]["reason"] == "image_too_large"
     assert counts(db) == (0, 0) and leftovers(settings) == []
 
 
-def test_missing_bundle_is_503_for_that_modality_only(settings, db):
+def test_missing_bundle_is_503_for_that_modality_only(settings, db, uploader_headers):
     no_image = settings.model_copy(update={"image_bundle": settings.media_root.parent / "absent"})
-    with TestClient(create_app(no_image)) as c:
+    with TestClient(create_app(no_image), headers=uploader_headers) as c:
         health = c.get("/health").json()
         assert health["models"]["image"] is None and health["models"]["audio"] is not None
         r = post(c, jpeg_bytes(9))
@@ -280,12 +289,12 @@ def test_missing_fields_are_422(client):
     assert client.post("/v1/media", files={"file": ("a.jpg", jpeg_bytes(11))}).status_code == 422
 
 
-def test_failed_commit_removes_the_stored_file(settings, db, monkeypatch):
+def test_failed_commit_removes_the_stored_file(settings, db, monkeypatch, uploader_headers):
     def fail(self):
         raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
 
     monkeypatch.setattr(Session, "commit", fail)
-    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+    with TestClient(create_app(settings), raise_server_exceptions=False, headers=uploader_headers) as c:
         r = post(c, jpeg_bytes(12))
     assert r.status_code == 500
     monkeypatch.undo()

@@ -7,6 +7,7 @@ names the label and the manifest line.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import typer
 
 from models.catalogue import Catalogue
-from models.ingest import MEDIA_FIELDS, ingest_labelled, ingest_stations
+from models.ingest import MEDIA_FIELDS, drop_duplicates, ingest_labelled, ingest_stations
 from models.tables import REJECTION_FIELDS, read_csv, write_csv
 from pipeline.common import progress, setup_logging, write_json
 from pipeline.params import DeploymentSettings, IngestParams, deployment_settings, load_params
@@ -22,6 +23,22 @@ from pipeline.params import DeploymentSettings, IngestParams, deployment_setting
 log = logging.getLogger(__name__)
 
 LABELLED = ("camera_traps", "acoustic")
+#: Sub-folder of a labelled dataset with reviewed labels exported from the service
+#: (``python -m serve labels export``; same manifest format); added to the dataset when present.
+REVIEWED = "reviewed"
+
+
+def with_reviewed(root: Path, records: list, rejected: list, catalogue: Catalogue, max_pixels: int,
+                  bar=iter) -> tuple[list, list]:
+    """Append the reviewed labels of ``root/reviewed/manifest.csv`` (if present) to a labelled dataset's
+    records, with ``filePath`` relative to ``root``; byte-identical files keep their first record."""
+    if not (root / REVIEWED / "manifest.csv").is_file():
+        return records, rejected
+    more, more_rejected = ingest_labelled(root / REVIEWED, catalogue, max_pixels, 0, bar)
+    log.info("%s: %d reviewed labels", root.name, len(more))
+    records = records + [dataclasses.replace(r, filePath=f"{REVIEWED}/{r.filePath}") for r in more]
+    rejected = rejected + [dataclasses.replace(r, filePath=f"{REVIEWED}/{r.filePath}") for r in more_rejected]
+    return drop_duplicates(records, rejected)
 
 
 def run(p: IngestParams, raw: Path, out: Path, catalogue: Catalogue,
@@ -41,6 +58,7 @@ def run(p: IngestParams, raw: Path, out: Path, catalogue: Catalogue,
             records, rejected = ingest_stations(raw / name, p.max_pixels, bar, offsets)
         else:
             records, rejected = ingest_labelled(raw / name, catalogue, p.max_pixels, p.limit_per_label, bar)
+            records, rejected = with_reviewed(raw / name, records, rejected, catalogue, p.max_pixels, bar)
         write_csv(out / name / "media.csv", records, MEDIA_FIELDS)
         write_csv(out / name / "rejected.csv", rejected, REJECTION_FIELDS)
         reasons: dict[str, int] = {}

@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import Session
 
+from models.alerts import record_alerts
 from models.db import (
     AcousticIndex,
     Deployment,
@@ -31,6 +32,7 @@ from models.db import (
     to_utc,
     upsert,
 )
+from models.review import human_windows
 from models.tables import read_csv
 from pipeline.common import setup_logging, write_json
 from pipeline.params import load_params
@@ -128,10 +130,13 @@ def _publish_audio(session: Session, audio: dict) -> dict:
         session.execute(delete(Event).where(Event.mediaID.in_(ids), Event.modality == "audio",
                                             Event.classificationMethod == "machine"))
         session.execute(delete(AcousticIndex).where(AcousticIndex.mediaID.in_(ids)))
+    reviewed = human_windows(session, ids)  # a human classification is never overwritten by a model
+    detected = [w for w in windows if _as_bool(w["detected"])
+                and (w["mediaID"], round(float(w["start_s"]), 3)) not in reviewed]
     now = datetime.now(UTC).isoformat(timespec="seconds")
     return {
         "audio_events": upsert(session, Event, (audio_event_row(e, now) for e in audio.get("events", []))),
-        "audio_detections": upsert(session, Detection, (detection_row(w) for w in windows if _as_bool(w["detected"]))),
+        "audio_detections": upsert(session, Detection, (detection_row(w) for w in detected)),
         "acoustic_indices": upsert(session, AcousticIndex, (index_row(r) for r in audio.get("indices", []))),
     }
 
@@ -165,6 +170,10 @@ def run(database_url: str, stations: list[dict], deployments: list[dict], media:
         if uploaded:
             log.info("%d media were uploaded before; their upload records are kept", len(uploaded))
         media = [m for m in media if m["mediaID"] not in uploaded]
+        reviewed = human_windows(session, {p["mediaID"] for p in predictions})
+        if reviewed:  # a human classification is never overwritten by a model, old or retrained
+            predictions = [p for p in predictions if (p["mediaID"], round(float(p["start_s"]), 3)) not in reviewed]
+            log.info("kept %d human-reviewed detections", len(reviewed))
         versions = {p["modelVersion"] for p in predictions}
         replaced = session.execute(delete(Detection).where(
             Detection.mediaID.in_({p["mediaID"] for p in predictions}), Detection.classificationMethod == "machine",
@@ -187,6 +196,10 @@ def run(database_url: str, stations: list[dict], deployments: list[dict], media:
             written["events"] = upsert(session, Event, event_rows(events))
         if audio:
             written.update(_publish_audio(session, audio))
+        session.flush()
+        alerts = record_alerts(session)  # same transaction: no invasive detection lands without its alert
+        if alerts:
+            log.info("%d new invasive-species alerts", alerts)
     with Session(engine) as session:
         totals = {name: session.scalar(select(func.count()).select_from(model))
                   for name, model in (("stations", Station), ("deployments", Deployment), ("media", Media),

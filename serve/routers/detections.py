@@ -1,64 +1,105 @@
-"""``GET /v1/detections``: filtered, paged detections."""
+"""``GET /v1/detections``: filtered, sorted detections with keyset pagination, as JSON or CSV."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import ColumnElement, func, select
 
 from models.catalogue import normalise_name
 from models.db import Detection
+from models.privacy import public_detections
+from serve.auth import PrincipalDep, Role
 from serve.deps import CatalogueDep, SessionDep, SettingsDep
-from serve.schemas import DetectionOut, DetectionPage, DetectionQuery
+from serve.paging import SortKey, csv_response, decode_cursor, encode_cursor, filters_digest, keyset_page, wants_csv
+from serve.schemas import DetectionOut, DetectionPage, DetectionQuery, ListingParams
 
 router = APIRouter(prefix="/v1", tags=["detections"])
+
+#: Paging/format parameters: everything else in a query model is a filter (and binds the cursor).
+PAGING_FIELDS = set(ListingParams.model_fields)
 
 
 def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-def detection_filters(q: DetectionQuery) -> list[ColumnElement[bool]]:
-    """SQL conditions for the query's filters (AND-ed); an untimed detection fails any time filter."""
+def listing_filters(model, q) -> list[ColumnElement[bool]]:
+    """SQL conditions for a listing query's filters (AND-ed) on ``Detection`` or ``Event``; an untimed row
+    fails any time filter."""
     conds: list[ColumnElement[bool]] = []
-    for column, value in ((Detection.stationID, q.stationID), (Detection.deploymentID, q.deploymentID),
-                          (Detection.modality, q.modality), (Detection.mediaID, q.mediaID),
-                          (Detection.observationType, q.observationType), (Detection.isInvasive, q.invasive)):
+    for name in ("stationID", "deploymentID", "modality", "mediaID", "observationType", "eventID"):
+        value = getattr(q, name, None)
         if value is not None:
-            conds.append(column == value)
+            conds.append(getattr(model, name) == value)
+    if q.invasive is not None:
+        conds.append(model.isInvasive == q.invasive)
     if q.scientificName is not None:
-        conds.append(func.lower(Detection.scientificName) == normalise_name(q.scientificName))
+        conds.append(func.lower(model.scientificName) == normalise_name(q.scientificName))
     if q.start is not None:
-        conds.append(Detection.eventStartUTC >= _naive_utc(q.start))
+        conds.append(model.eventStartUTC >= _naive_utc(q.start))
     if q.end is not None:
-        conds.append(Detection.eventStartUTC <= _naive_utc(q.end))
+        conds.append(model.eventStartUTC <= _naive_utc(q.end))
     if q.min_probability is not None:
-        conds.append(Detection.classificationProbability >= q.min_probability)
+        conds.append(model.classificationProbability >= q.min_probability)
     return conds
 
 
-@router.get("/detections", response_model=DetectionPage)
-def list_detections(q: Annotated[DetectionQuery, Query()], session: SessionDep, catalogue: CatalogueDep,
-                    settings: SettingsDep) -> DetectionPage:
-    """Detections matching every given filter, ordered by event time (untimed last), media and offset.
+def detection_filters(q: DetectionQuery) -> list[ColumnElement[bool]]:
+    """SQL conditions of a detections query (kept for callers of the earlier API)."""
+    return listing_filters(Detection, q)
 
-    A filter that matches nothing gives ``total`` 0 and no items.
-    """
-    if q.limit > settings.page_size_max:
+
+def check_limit(limit: int, maximum: int) -> None:
+    """422 when ``limit`` exceeds the configured page size maximum."""
+    if limit > maximum:
         raise RequestValidationError([{
-            "type": "less_than_equal", "loc": ("query", "limit"), "input": q.limit,
-            "msg": f"Input should be less than or equal to {settings.page_size_max}",
+            "type": "less_than_equal", "loc": ("query", "limit"), "input": limit,
+            "msg": f"Input should be less than or equal to {maximum}",
         }])
-    conds = detection_filters(q)
-    total = session.scalar(select(func.count()).select_from(Detection).where(*conds)) or 0
-    rows = session.scalars(
-        select(Detection).where(*conds)
-        .order_by(Detection.eventStartUTC.is_(None), Detection.eventStartUTC, Detection.mediaID,
-                  Detection.start_s, Detection.detectionID)
-        .limit(q.limit).offset(q.offset)
-    ).all()
-    return DetectionPage(total=total, limit=q.limit, offset=q.offset,
-                         items=[DetectionOut.from_row(r, catalogue) for r in rows])
+
+
+def sort_key(model, pk, sort: str) -> tuple[SortKey, bool]:
+    """The :class:`SortKey` and direction of a ``sort`` parameter."""
+    name = sort.lstrip("-")
+    if name == "eventStart":
+        key = SortKey(model.eventStartUTC, pk, nullable=True, is_datetime=True)
+    else:
+        key = SortKey(getattr(model, name), pk, nullable=False)
+    return key, sort.startswith("-")
+
+
+def run_listing(session, model, pk, q, conds):
+    """Rows of one page, the next cursor and (when asked) the total of a listing query."""
+    key, descending = sort_key(model, pk, q.sort)
+    digest = filters_digest({k: v for k, v in q.model_dump().items() if k not in PAGING_FIELDS})
+    after = decode_cursor(q.cursor, q.sort, digest, key) if q.cursor else None
+    rows, last = keyset_page(session, select(model), conds, key, descending, q.limit, after)
+    next_cursor = encode_cursor(q.sort, *last, digest) if last else None
+    total = session.scalar(select(func.count()).select_from(model).where(*conds)) if q.include_total else None
+    return rows, next_cursor, total
+
+
+@router.get("/detections", response_model=DetectionPage,
+            responses={200: {"content": {"text/csv": {}}, "description": "a page as JSON or CSV"}})
+def list_detections(q: Annotated[DetectionQuery, Query()], request: Request, session: SessionDep,
+                    catalogue: CatalogueDep, settings: SettingsDep, principal: PrincipalDep):
+    """Detections matching every given filter, sorted by ``sort`` (event time by default; untimed last),
+    one page of ``limit`` at a time: pass the reply's ``next_cursor`` as ``cursor`` for the next page.
+
+    Public callers never see detections of media that show people or vehicles. A filter that matches
+    nothing gives an empty page (200). ``format=csv`` or ``Accept: text/csv`` answers CSV, with the next
+    cursor in the ``X-Next-Cursor`` header.
+    """
+    check_limit(q.limit, settings.page_size_max)
+    conds = listing_filters(Detection, q)
+    if not principal.at_least(Role.reviewer):
+        conds.append(public_detections())
+    rows, next_cursor, total = run_listing(session, Detection, Detection.detectionID, q, conds)
+    items = [DetectionOut.from_row(r, catalogue) for r in rows]
+    if wants_csv(request, q.format):
+        return csv_response(items, list(DetectionOut.model_fields), next_cursor, total, "detections.csv")
+    return DetectionPage(total=total, limit=q.limit, next_cursor=next_cursor, items=items)

@@ -1,0 +1,210 @@
+"""Human review of detections, and the export of reviewed labels for retraining.
+
+A reviewer confirms or corrects a detection. The detection row then carries the human
+classification (Camtrap DP ``classificationMethod`` = ``human``, ``classifiedBy`` = the reviewer,
+``classificationTimestamp`` = when, ``classificationProbability`` = 1.0 since a person's judgement
+is recorded as certain), while ``modelVersion`` and ``topK`` keep the model's output and every
+review appends a ``detection_reviews`` row holding the classification it replaced, so the machine
+prediction is always recoverable. The publish stage never overwrites a human-classified detection
+(:func:`human_windows`).
+
+:func:`export_reviewed_labels` turns every human-classified animal or blank detection into a
+training example inside the labelled datasets, ``<raw>/camera_traps/reviewed/`` and
+``<raw>/acoustic/reviewed/`` (a ``manifest.csv`` in the datasets' own format plus the files), which
+the ingest stage adds to the training data; ``dvc add`` + ``dvc repro`` then retrain on them.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import soundfile as sf
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.alerts import record_alerts
+from models.catalogue import BLANK, Catalogue
+from models.db import Detection, DetectionReview, Media
+
+log = logging.getLogger(__name__)
+
+#: Camtrap DP 1.0 ``observationType`` values a reviewer may set.
+OBSERVATION_TYPES = ("animal", "human", "vehicle", "blank", "unknown", "unclassified")
+#: Folder, inside each labelled dataset, that holds exported reviewed labels.
+REVIEWED_DIR = "reviewed"
+MANIFEST_FIELDS = ["file", "scientific_name", "label_source", "source_repo", "licence", "attribution",
+                   "station_hint", "datetime", "detectionID", "classifiedBy", "classificationTimestamp"]
+
+
+class ReviewError(ValueError):
+    """A review that cannot be applied: ``status`` 404 (no such detection) or 422 (invalid label)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _snapshot(det: Detection) -> dict:
+    return {k: getattr(det, k) for k in ("observationType", "scientificName", "classificationProbability",
+                                         "isInvasive", "classificationMethod", "classifiedBy",
+                                         "classificationTimestamp", "modelVersion")}
+
+
+def review_detection(session: Session, detection_id: str, *, action: str, reviewer: str, catalogue: Catalogue,
+                     scientific_name: str | None = None, observation_type: str | None = None, comment: str = "",
+                     now: datetime | None = None) -> tuple[Detection, DetectionReview]:
+    """Confirm or correct one detection and record the review; commits (alerts included).
+
+    Args:
+        action: ``confirm`` (keep the current label) or ``correct`` (set ``scientific_name`` and/or
+            ``observation_type``; an ``animal`` needs a catalogue species, any other type has none).
+        reviewer: the reviewer's name (``classifiedBy``).
+        catalogue: resolves the corrected name and its invasive status.
+
+    Raises:
+        ReviewError: 404 for an unknown detection; 422 for an unknown species, an animal without a
+            species, a species on a non-animal observation, or an unknown action/observation type.
+    """
+    det = session.get(Detection, detection_id)
+    if det is None:
+        raise ReviewError(404, f"no detection with ID {detection_id!r}")
+    if action == "confirm":
+        obs_type, name = det.observationType, det.scientificName
+    elif action == "correct":
+        obs_type = observation_type or ("animal" if scientific_name else det.observationType)
+        keep = det.scientificName if obs_type == "animal" else None
+        name = scientific_name if scientific_name is not None else keep
+    else:
+        raise ReviewError(422, f"unknown action {action!r}; expected confirm or correct")
+    if obs_type not in OBSERVATION_TYPES:
+        raise ReviewError(422, f"observationType must be one of {', '.join(OBSERVATION_TYPES)}")
+    if obs_type == "animal":
+        species = catalogue.get(name) if name else None
+        if species is None:
+            raise ReviewError(422, f"scientificName {name!r} is not in the species catalogue" if name
+                              else "an animal observation needs a scientificName")
+        name = species.scientificName
+    elif name:
+        raise ReviewError(422, f"a {obs_type} observation has no scientificName")
+    else:
+        name = None
+    stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+    review = DetectionReview(detectionID=det.detectionID, action=action, observationType=obs_type,
+                             scientificName=name, classifiedBy=reviewer, classificationTimestamp=stamp,
+                             comment=comment, before=_snapshot(det))
+    det.observationType, det.scientificName = obs_type, name
+    det.isInvasive = catalogue.is_invasive(name)
+    det.classificationMethod, det.classifiedBy, det.classificationTimestamp = "human", reviewer, stamp
+    det.classificationProbability = 1.0
+    session.add(review)
+    session.flush()
+    record_alerts(session)
+    session.commit()
+    return det, review
+
+
+def history(session: Session, detection_id: str) -> list[DetectionReview]:
+    """Reviews of a detection, oldest first; the first one's ``before`` is the machine prediction."""
+    return list(session.scalars(select(DetectionReview).where(DetectionReview.detectionID == detection_id)
+                                .order_by(DetectionReview.reviewID)))
+
+
+def human_windows(session: Session, media_ids: set[str]) -> set[tuple[str, float]]:
+    """``(mediaID, start_s rounded to ms)`` of human-classified detections among ``media_ids``:
+    a publish must not write machine predictions over these (whatever the model version)."""
+    out: set[tuple[str, float]] = set()
+    ids = sorted(media_ids)
+    for i in range(0, len(ids), 500):
+        out.update((m, round(s, 3)) for m, s in session.execute(
+            select(Detection.mediaID, Detection.start_s).where(Detection.mediaID.in_(ids[i:i + 500]),
+                                                               Detection.classificationMethod == "human")))
+    return out
+
+
+@dataclass
+class LabelExport:
+    """What :func:`export_reviewed_labels` wrote: rows per dataset and detections skipped, with reasons."""
+
+    written: dict[str, int] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _source(media: Media, media_root: Path, stations_root: Path) -> Path:
+    base = media_root if media.origin == "upload" else stations_root
+    return base / media.filePath
+
+
+def export_reviewed_labels(session: Session, raw: Path, media_root: Path, stations_root: Path) -> LabelExport:
+    """Write every human-classified ``animal``/``blank`` detection as a labelled training example.
+
+    Images are copied whole to ``<raw>/camera_traps/reviewed/<sha[:2]>/<sha><ext>``; an audio
+    detection becomes a clip of its window (``start_s``..``end_s`` at the native sample rate, WAV
+    PCM 16-bit) at ``<raw>/acoustic/reviewed/<detectionID>.wav``. Each folder's ``manifest.csv`` is
+    rewritten in full (the labelled datasets' columns, plus ``detectionID``, ``classifiedBy`` and
+    ``classificationTimestamp``), so running it again reflects later reviews and never duplicates.
+
+    Args:
+        raw: the DVC-tracked raw data folder (``data/raw``).
+        media_root: where uploads are stored (the service's ``media_root``).
+        stations_root: the station drops (``data/raw/stations``), for media that came from a drop.
+
+    Returns:
+        Rows written per dataset and the detections skipped (missing media file, other observation types).
+    """
+    out = LabelExport()
+    rows: dict[str, list[dict]] = {"camera_traps": [], "acoustic": []}
+    dets = session.execute(select(Detection, Media).join(Media, Media.mediaID == Detection.mediaID)
+                           .where(Detection.classificationMethod == "human")
+                           .order_by(Detection.mediaID, Detection.start_s)).all()
+    for det, media in dets:
+        if det.observationType not in ("animal", "blank"):
+            out.skipped.append((det.detectionID, f"observationType {det.observationType} is not a training class"))
+            continue
+        src = _source(media, media_root, stations_root)
+        if not src.is_file():
+            out.skipped.append((det.detectionID, f"media file not found: {media.filePath}"))
+            continue
+        dataset = "camera_traps" if det.modality == "image" else "acoustic"
+        if dataset == "acoustic" and det.observationType == "blank":
+            out.skipped.append((det.detectionID, "the acoustic classifier has no blank class (silence is detected)"))
+            continue
+        folder = raw / dataset / REVIEWED_DIR
+        if det.modality == "image":
+            rel = f"{media.sha256[:2]}/{media.sha256}{src.suffix.lower()}"
+            dst = folder / rel
+            if not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+        else:
+            rel = f"{det.detectionID}.wav"
+            dst = folder / rel
+            if not dst.exists():
+                info = sf.info(str(src))
+                start, stop = round(det.start_s * info.samplerate), round(det.end_s * info.samplerate)
+                clip, rate = sf.read(str(src), start=start, stop=max(stop, start + 1), always_2d=False)
+                folder.mkdir(parents=True, exist_ok=True)
+                sf.write(str(dst), clip, rate, subtype="PCM_16", format="WAV")
+        rows[dataset].append({
+            "file": rel, "scientific_name": det.scientificName or BLANK,
+            "label_source": f"human review of detection {det.detectionID}", "source_repo": "biodiv-obs review",
+            "licence": "", "attribution": det.classifiedBy, "station_hint": det.deploymentID,
+            "datetime": media.timestamp, "detectionID": det.detectionID, "classifiedBy": det.classifiedBy,
+            "classificationTimestamp": det.classificationTimestamp})
+    for dataset, items in rows.items():
+        if not items and not (raw / dataset / REVIEWED_DIR).exists():
+            continue
+        manifest = raw / dataset / REVIEWED_DIR / "manifest.csv"
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        with open(manifest, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
+            writer.writeheader()
+            writer.writerows(items)
+        out.written[dataset] = len(items)
+    for detection, reason in out.skipped:
+        log.warning("review export: skipped %s (%s)", detection, reason)
+    return out

@@ -1,0 +1,55 @@
+"""The embedded background-job runner: a thread pool inside the service process.
+
+Jobs live in the database (``models.db.Job``), so the runner holds no state of its own: a restart
+re-queues interrupted jobs and submits every queued one (:meth:`JobRunner.recover`). A real queue
+(Celery, RQ, arq ...) can take its place by implementing :meth:`JobRunner.submit` as "enqueue
+``job_id``" and running :func:`serve.uploads.run_job` in its workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.catalogue import Catalogue
+from serve.classifiers import Classifiers
+from serve.uploads import requeue_interrupted, run_job
+
+log = logging.getLogger(__name__)
+
+
+class JobRunner:
+    """Runs upload jobs on ``workers`` threads, each with its own database session."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, media_root: Path, classifiers: Classifiers,
+                 catalogue: Catalogue, top_k: int, workers: int = 1) -> None:
+        self._sessions = sessions
+        self._kwargs = dict(media_root=media_root, classifiers=classifiers, catalogue=catalogue, top_k=top_k)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="biodiv-job")
+
+    def submit(self, job_id: str) -> Future:
+        """Schedule a queued job."""
+        return self._pool.submit(self._run, job_id)
+
+    def _run(self, job_id: str) -> None:
+        with self._sessions() as session:
+            job = run_job(session, job_id, **self._kwargs)
+            if job is not None:
+                log.info("job %s: %s %s", job_id, job.state, job.reason)
+
+    def recover(self) -> list[str]:
+        """Re-queue jobs a previous process left ``running`` and submit every queued job; returns their IDs."""
+        with self._sessions() as session:
+            ids = requeue_interrupted(session)
+        for job_id in ids:
+            self.submit(job_id)
+        if ids:
+            log.info("resumed %d queued jobs", len(ids))
+        return ids
+
+    def shutdown(self) -> None:
+        """Finish the running job; jobs not started stay ``queued`` in the database for the next start."""
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,146 @@
+"""Keyset pagination with opaque cursors, sorting, and CSV replies for the listing endpoints.
+
+Keyset (seek) pagination: each page is ``WHERE (key, id) > (last key, last id) ORDER BY key, id LIMIT n``,
+so page 1,000 costs what page 1 costs (an index range scan), unlike ``OFFSET`` which reads and drops every
+earlier row (Winand, *SQL Performance Explained*, ch. 7 "Paging Through Results"). Rows whose sort key is
+NULL (media without a known time) come after all others, ordered by ID, in a second phase of the same scan.
+The cursor is URL-safe base64 of JSON holding the sort, the phase, the last key and ID, and a digest of
+the filters, so a cursor is refused (422) when reused with other filters or another sort.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fastapi import HTTPException, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Select, literal, tuple_
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """A sortable column: ``column`` (maybe nullable) with ``pk`` as the tie-breaker."""
+
+    column: InstrumentedAttribute
+    pk: InstrumentedAttribute
+    nullable: bool
+    is_datetime: bool = False
+
+
+def filters_digest(params: dict[str, Any]) -> str:
+    """Short digest of the query's filters (not paging parameters) that a cursor is bound to."""
+    text = json.dumps({k: str(v) for k, v in sorted(params.items()) if v is not None}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def encode_cursor(sort: str, phase: int, key: Any, last_id: str, digest: str) -> str:
+    """Opaque cursor for the row after ``(key, last_id)``."""
+    if isinstance(key, datetime):
+        key = key.isoformat()
+    raw = json.dumps({"s": sort, "p": phase, "k": key, "i": last_id, "f": digest}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _bad_cursor(reason: str) -> HTTPException:
+    return HTTPException(422, f"invalid cursor: {reason}")
+
+
+def decode_cursor(cursor: str, sort: str, digest: str, key: SortKey) -> tuple[int, Any, str]:
+    """``(phase, key value, last id)`` of a cursor made by :func:`encode_cursor`.
+
+    Raises:
+        HTTPException: 422 when the cursor is malformed or belongs to another sort or other filters.
+    """
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        phase, value, last_id = int(data["p"]), data["k"], str(data["i"])
+        if data["s"] != sort:
+            raise _bad_cursor("it was made for another sort order")
+        if data["f"] != digest:
+            raise _bad_cursor("it was made for other filters")
+        if phase not in (0, 1):
+            raise ValueError("phase")
+        if phase == 0:
+            value = datetime.fromisoformat(value) if key.is_datetime else float(value)
+    except HTTPException:
+        raise
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise _bad_cursor("not a cursor of this listing") from exc
+    return phase, value, last_id
+
+
+def keyset_page(session: Session, query: Select, conds: Sequence[ColumnElement[bool]], key: SortKey,
+                descending: bool, limit: int, after: tuple[int, Any, str] | None) -> tuple[list, tuple | None]:
+    """One page of ``query`` (a ``select(Model)``) filtered by ``conds``, after the position ``after``.
+
+    Returns:
+        (rows, position of the last row or None when no row follows): a position is
+        ``(phase, key value, id)``, phase 0 for rows with a key and 1 for rows whose key is NULL.
+    """
+    col, pk = key.column, key.pk
+    phase, value, last_id = after if after is not None else (0, None, None)
+    rows: list = []
+    if phase == 0:
+        q = query.where(*conds)
+        if key.nullable:
+            q = q.where(col.is_not(None))
+        if value is not None:  # typed binds: SQLite compares the stored DateTime text, not Python's default
+            bound = tuple_(literal(value, col.type), literal(last_id, pk.type))
+            q = q.where(tuple_(col, pk) < bound if descending else tuple_(col, pk) > bound)
+        order = (col.desc(), pk.desc()) if descending else (col, pk)
+        rows = list(session.scalars(q.order_by(*order).limit(limit + 1)))
+        if len(rows) > limit:
+            rows = rows[:limit]
+            return rows, (0, getattr(rows[-1], col.key), getattr(rows[-1], pk.key))
+        if not key.nullable:
+            return rows, None
+        last_id = None
+    room = limit - len(rows)
+    q = query.where(*conds, col.is_(None))
+    if last_id:
+        q = q.where(pk > last_id)
+    tail = list(session.scalars(q.order_by(pk).limit(room + 1)))
+    if len(tail) > room:
+        rows += tail[:room]
+        # the page ended on the last keyed row: the next one starts the NULL-key phase ("" = its start)
+        return rows, (1, None, getattr(rows[-1], pk.key) if room else "")
+    return rows + tail, None
+
+
+def wants_csv(request: Request, fmt: str | None) -> bool:
+    """True for ``format=csv``, or no ``format`` and an ``Accept`` header preferring ``text/csv``."""
+    if fmt is not None:
+        return fmt == "csv"
+    accept = request.headers.get("accept", "")
+    return "text/csv" in accept and "application/json" not in accept.split("text/csv")[0]
+
+
+def csv_response(items: Sequence[BaseModel], columns: Sequence[str], next_cursor: str | None,
+                 total: int | None, filename: str) -> Response:
+    """A ``text/csv`` reply: one row per item (lists and dicts as JSON), the next cursor and the total in
+    the ``X-Next-Cursor`` / ``X-Total-Count`` headers."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for item in items:
+        data = item.model_dump(by_alias=True)
+        writer.writerow([json.dumps(v) if isinstance(v, list | dict) else ("" if v is None else v)
+                         for v in (data.get(c) for c in columns)])
+    headers = {"Content-Disposition": f'inline; filename="{filename}"'}
+    if next_cursor:
+        headers["X-Next-Cursor"] = next_cursor
+    if total is not None:
+        headers["X-Total-Count"] = str(total)
+    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+

@@ -1,0 +1,72 @@
+"""Long-term statistics of a station: ``/v1/stations/{stationID}/stats/{counts,diel,richness}``.
+
+Computed by ``models.stats`` in SQL and cached per app for ``Settings.stats_cache_s`` seconds
+(``serve.cache``), so dashboards polling them do not re-aggregate millions of rows per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from sqlalchemy import select
+
+from models import stats
+from models.db import Deployment, Station
+from serve.cache import ResultCache, get_result_cache
+from serve.deps import SessionDep
+from serve.schemas import CountsOut, CountsQuery, DielOut, PeriodCountOut, RichnessOut, StatsQuery
+
+router = APIRouter(prefix="/v1/stations/{stationID}/stats", tags=["statistics"])
+CacheDep = Annotated[ResultCache, Depends(get_result_cache)]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC).replace(tzinfo=None) if value is not None else None
+
+
+def _known_station(session, station_id: str, cache: ResultCache) -> None:
+    known = cache.get(("stations",), lambda: set(session.scalars(select(Station.stationID)))
+                      | set(session.scalars(select(Deployment.stationID).distinct())))
+    if station_id not in known and session.get(Station, station_id) is None and session.scalar(
+            select(Deployment.deploymentID).where(Deployment.stationID == station_id).limit(1)) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown station {station_id!r}")
+
+
+def _args(q: StatsQuery) -> dict:
+    return {"level": q.level, "start": _utc(q.start), "end": _utc(q.end), "min_probability": q.min_probability}
+
+
+@router.get("/counts", response_model=CountsOut)
+def station_counts(stationID: str, q: Annotated[CountsQuery, Query()], session: SessionDep,
+                   cache: CacheDep) -> CountsOut:
+    """Records by species per local day, ISO week (``YYYY-Www``) or month; a station without records
+    gives an empty list (200), an unknown station 404."""
+    _known_station(session, stationID, cache)
+    rows = cache.get(("counts", stationID, q.model_dump_json()), lambda: stats.species_counts(
+        session, stationID, interval=q.interval, **_args(q)))
+    return CountsOut(stationID=stationID, interval=q.interval, level=q.level,
+                     counts=[PeriodCountOut(**asdict(r)) for r in rows])
+
+
+@router.get("/diel", response_model=DielOut)
+def station_diel(stationID: str, q: Annotated[StatsQuery, Query()], session: SessionDep, cache: CacheDep) -> DielOut:
+    """Diel activity: records per hour of the station's local time, per species and in total."""
+    _known_station(session, stationID, cache)
+    hours = cache.get(("diel", stationID, q.model_dump_json()), lambda: stats.diel_activity(
+        session, stationID, **_args(q)))
+    total = [sum(h[i] for h in hours.values()) for i in range(24)]
+    return DielOut(stationID=stationID, level=q.level, hours=hours, total=total)
+
+
+@router.get("/richness", response_model=RichnessOut)
+def station_richness(stationID: str, q: Annotated[StatsQuery, Query()], session: SessionDep,
+                     cache: CacheDep) -> RichnessOut:
+    """Observed species richness, Chao2, the collector's curve and the Mao Tau species accumulation
+    curve, with local days as sampling units."""
+    _known_station(session, stationID, cache)
+    result = cache.get(("richness", stationID, q.model_dump_json()), lambda: stats.richness(
+        session, stationID, **_args(q)))
+    return RichnessOut(stationID=stationID, level=q.level, **asdict(result))
