@@ -11,7 +11,7 @@ export BIODIV_PROGRESS ?= 0
 # The team remote holds the raw data; pipeline outputs are rebuilt by `dvc repro`, not pulled.
 RAW := data/raw/camera_traps data/raw/acoustic data/raw/stations
 
-.PHONY: install run test serve mlflow lint clean
+.PHONY: install run test test-pg serve mlflow lint clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,6 +30,12 @@ run: install
 test: install
 	dvc pull -q $(RAW)
 	$(PY) -m pytest -q
+
+# The test suite against SQLite and a throw-away PostgreSQL server (Debian's postgresql, see .ci/postgres.sh).
+test-pg: install
+	dvc pull -q $(RAW)
+	eval "$$(.ci/postgres.sh start /tmp/biodiv-test-pg 55432)" && BIODIV_REQUIRE_POSTGRES=1 $(PY) -m pytest -q; \
+	  rc=$$?; .ci/postgres.sh stop /tmp/biodiv-test-pg; exit $$rc
 
 lint: install
 	ruff check .

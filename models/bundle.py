@@ -25,10 +25,11 @@ import numpy as np
 from models.audio import AudioPreprocessing
 from models.errors import BiodivError
 from models.hashing import sha256_file
-from models.imaging import ImagePreprocessing
 
-if TYPE_CHECKING:  # torch, safetensors and timm are imported where weights are used, so that reading a
-    import torch  # bundle's metadata (or running its ONNX export, models.audio_onnx) never loads them
+if TYPE_CHECKING:  # torch, safetensors, timm and OpenCV are imported where used, so that reading a bundle's
+    import torch  # metadata (or running its ONNX export, models.audio_onnx) never loads them
+
+    from models.imaging import ImagePreprocessing
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class BundleMeta:
         """The image pipeline (raises ``BiodivError`` for an audio bundle)."""
         if self.modality != "image":
             raise BiodivError(f"bundle is for {self.modality}, not image")
+        from models.imaging import ImagePreprocessing
+
         p = dict(self.preprocessing)
         p["mean"], p["std"] = tuple(p["mean"]), tuple(p["std"])
         return ImagePreprocessing(**p)

@@ -16,6 +16,7 @@ exports alike):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -50,16 +51,19 @@ def _private_row(model) -> ColumnElement[bool]:
                func.lower(model.scientificName).in_(PRIVATE_NAMES))
 
 
+@functools.cache
 def public_detections() -> ColumnElement[bool]:
     """SQL condition on :class:`~models.db.Detection` that keeps only publicly visible rows.
 
     A row is hidden when it, or any other detection of the same ``mediaID``, is of a person or a
-    vehicle (a ``NOT EXISTS`` probe of the ``(mediaID, observationType)`` index).
+    vehicle (a ``NOT EXISTS`` probe of the ``(mediaID, observationType)`` index). Built once (cached):
+    the expression is immutable and SQLAlchemy caches its compiled form.
     """
     other = aliased(Detection)
     return not_(exists(select(other.detectionID).where(other.mediaID == Detection.mediaID, _private_row(other))))
 
 
+@functools.cache
 def public_events() -> ColumnElement[bool]:
     """SQL condition on :class:`~models.db.Event` that hides events of people or vehicles, and events
     holding a media-level detection of a person or vehicle."""

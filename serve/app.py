@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,6 +35,18 @@ def _ensure_sqlite_folder(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
+def _sweep_alerts(sessions: sessionmaker) -> None:
+    """One full alert sweep (``models.alerts.record_alerts``), logged; errors are logged, not raised."""
+    try:
+        with sessions() as session:
+            n = record_alerts(session)
+            if n:
+                session.commit()
+                log.info("recorded %d invasive-species alerts for detections written outside the service", n)
+    except Exception:  # noqa: BLE001 - a failed sweep must not stop the service; the next start retries
+        log.exception("alert sweep failed")
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the database, load the catalogue and the model bundles; dispose of the engine at shutdown."""
@@ -48,9 +61,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.jobs = JobRunner(app.state.sessions, media_root=settings.media_root, classifiers=app.state.classifiers,
                                catalogue=app.state.catalogue, top_k=settings.top_k, workers=settings.job_workers)
     app.state.jobs.recover()
-    with app.state.sessions() as session:  # alerts for detections written while the service was down
-        if record_alerts(session):
-            session.commit()
+    # alerts for detections written without the service (e.g. loaded by hand): swept in the background
+    sweeper = threading.Thread(target=_sweep_alerts, args=(app.state.sessions,), name="biodiv-alert-sweep",
+                               daemon=True)
+    sweeper.start()
     webhook = None
     if settings.alert_webhook_url is not None:
         webhook = WebhookWorker(app.state.sessions, settings, getattr(app.state, "webhook_transport", None))
@@ -61,6 +75,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if webhook is not None:
             webhook.stop()
         app.state.jobs.shutdown()
+        sweeper.join(timeout=120)
         engine.dispose()
 
 

@@ -189,6 +189,8 @@ def db_backend(request: pytest.FixtureRequest) -> str:
     import os
 
     if request.param == "postgresql" and not os.environ.get(PG_URL_ENV):
+        if os.environ.get("BIODIV_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"BIODIV_REQUIRE_POSTGRES=1 but {PG_URL_ENV} is not set")
         pytest.skip(f"PostgreSQL variant: set {PG_URL_ENV} (e.g. eval \"$(.ci/postgres.sh start)\")")
     return request.param
 

@@ -452,3 +452,17 @@ def test_empty_recording_streams_nothing_and_says_why(cases):
     assert exc.value.reason == "empty_audio"
     with pytest.raises(ValueError, match="channels"):
         list(stream_resampled(cases / "BR-16" / "normal_6s.wav", 22050, channels="left"))
+
+
+def test_br16_empty_training_file_is_skipped_with_its_reason(cases, tmp_path):
+    from models.ingest import ingest_labelled
+
+    root = tmp_path / "acoustic"
+    (root / "audio").mkdir(parents=True)
+    for name in ("empty_0s.wav", "normal_6s.wav", "short_1p2s.wav"):
+        shutil.copy(cases / "BR-16" / name, root / "audio" / name)
+    (root / "manifest.csv").write_text("file,scientific_name\naudio/empty_0s.wav,Sus scrofa\n"
+                                       "audio/normal_6s.wav,Sus scrofa\naudio/short_1p2s.wav,Sus scrofa\n")
+    records, rejected = ingest_labelled(root, Catalogue.load())
+    assert sorted(r.fileName for r in records) == ["normal_6s.wav", "short_1p2s.wav"]
+    assert [(r.filePath, r.reason) for r in rejected] == [("audio/empty_0s.wav", "empty_audio")]

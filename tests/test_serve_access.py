@@ -135,7 +135,7 @@ def test_long_audio_is_a_background_job(settings, db, deployments, uploader_head
         assert done["state"] == "done" and done["reason"] == "" and done["detections"] == 3  # 1 s windows, 0.5 s tail
         assert done["mediaID"] and done["finished"].endswith("Z")
         dets = c.get("/v1/detections", params={"mediaID": done["mediaID"], "include_total": True}).json()
-        assert dets["total"] == 3
+        assert dets["total"] == 3 and {d["start_s"] for d in dets["items"]} == {0.0, 1.0, 2.0}
         again = upload(c, data, "long-again.wav", "S1-rec", uploader_headers)
         assert again.status_code == 200 and again.json()["duplicate"] is True
         assert again.json()["media"]["mediaID"] == done["mediaID"]
@@ -248,7 +248,9 @@ def test_publish_never_overwrites_a_human_review(client, api_key, seeded, settin
 
 
 def test_alert_feed_with_cursor(seeded, client, api_key, settings, db):
-    first = client.get("/v1/alerts").json()
+    deadline = time.monotonic() + 20  # the startup sweep runs in the background
+    while len((first := client.get("/v1/alerts").json())["items"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     # the two seeded invasive detections (written without the service) are swept in at startup
     assert [a["detection"]["detectionID"] for a in first["items"]] == [seeded["d1"], seeded["d2"]]
     assert first["items"][0]["detection"]["scientificName"] == "Lithobates catesbeianus"

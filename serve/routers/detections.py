@@ -14,13 +14,27 @@ from models.db import Detection
 from models.privacy import public_detections
 from serve.auth import PrincipalDep, Role
 from serve.deps import CatalogueDep, SessionDep, SettingsDep
-from serve.paging import SortKey, csv_response, decode_cursor, encode_cursor, filters_digest, keyset_page, wants_csv
-from serve.schemas import DetectionOut, DetectionPage, DetectionQuery, ListingParams
+from serve.paging import (
+    SortKey,
+    csv_response,
+    decode_cursor,
+    encode_cursor,
+    filters_digest,
+    json_response,
+    keyset_page,
+    row_dicts,
+    wants_csv,
+)
+from serve.schemas import DetectionOut, DetectionPage, DetectionQuery, EventOut, ListingParams
 
 router = APIRouter(prefix="/v1", tags=["detections"])
 
 #: Paging/format parameters: everything else in a query model is a filter (and binds the cursor).
 PAGING_FIELDS = set(ListingParams.model_fields)
+#: Columns of a detection item (``DetectionOut`` without the catalogue's vernacular names).
+DETECTION_FIELDS = [f for f in DetectionOut.model_fields if not f.startswith("vernacularName")]
+#: Columns a listing selects: the item fields of detections and events (plus the sort key).
+ITEM_COLUMNS = set(DETECTION_FIELDS) | set(EventOut.model_fields) | {"detectionID", "eventID"}
 
 
 def _naive_utc(value: datetime) -> datetime:
@@ -77,7 +91,8 @@ def run_listing(session, model, pk, q, conds):
     key, descending = sort_key(model, pk, q.sort)
     digest = filters_digest({k: v for k, v in q.model_dump().items() if k not in PAGING_FIELDS})
     after = decode_cursor(q.cursor, q.sort, digest, key) if q.cursor else None
-    rows, last = keyset_page(session, select(model), conds, key, descending, q.limit, after)
+    columns = [c for c in model.__table__.columns if c.key in ITEM_COLUMNS or c.key == key.column.key]
+    rows, last = keyset_page(session, select(*columns), conds, key, descending, q.limit, after)
     next_cursor = encode_cursor(q.sort, *last, digest) if last else None
     total = session.scalar(select(func.count()).select_from(model).where(*conds)) if q.include_total else None
     return rows, next_cursor, total
@@ -99,7 +114,7 @@ def list_detections(q: Annotated[DetectionQuery, Query()], request: Request, ses
     if not principal.at_least(Role.reviewer):
         conds.append(public_detections())
     rows, next_cursor, total = run_listing(session, Detection, Detection.detectionID, q, conds)
-    items = [DetectionOut.from_row(r, catalogue) for r in rows]
+    items = row_dicts(rows, DETECTION_FIELDS, catalogue)
     if wants_csv(request, q.format):
         return csv_response(items, list(DetectionOut.model_fields), next_cursor, total, "detections.csv")
-    return DetectionPage(total=total, limit=q.limit, next_cursor=next_cursor, items=items)
+    return json_response({"total": total, "limit": q.limit, "next_cursor": next_cursor, "items": items})

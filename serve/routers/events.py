@@ -10,11 +10,12 @@ from models.db import Event
 from models.privacy import public_events
 from serve.auth import PrincipalDep, Role
 from serve.deps import CatalogueDep, SessionDep, SettingsDep
-from serve.paging import csv_response, wants_csv
+from serve.paging import csv_response, json_response, row_dicts, wants_csv
 from serve.routers.detections import check_limit, listing_filters, run_listing
 from serve.schemas import EventOut, EventPage, EventQuery
 
 router = APIRouter(prefix="/v1", tags=["events"])
+EVENT_FIELDS = [f for f in EventOut.model_fields if not f.startswith("vernacularName")]
 
 
 @router.get("/events", response_model=EventPage,
@@ -28,7 +29,7 @@ def list_events(q: Annotated[EventQuery, Query()], request: Request, session: Se
     if not principal.at_least(Role.reviewer):
         conds.append(public_events())
     rows, next_cursor, total = run_listing(session, Event, Event.eventID, q, conds)
-    items = [EventOut.from_row(r, catalogue) for r in rows]
+    items = row_dicts(rows, EVENT_FIELDS, catalogue)
     if wants_csv(request, q.format):
         return csv_response(items, list(EventOut.model_fields), next_cursor, total, "events.csv")
-    return EventPage(total=total, limit=q.limit, next_cursor=next_cursor, items=items)
+    return json_response({"total": total, "limit": q.limit, "next_cursor": next_cursor, "items": items})
