@@ -11,7 +11,8 @@ What it does, per database:
 2. **Serve** it with uvicorn in a separate process (``--workers`` worker processes, no model bundles).
 3. **Load** it from another separate process: ``--clients`` asyncio clients (httpx), each sending one request,
    waiting for the reply, then thinking ``--think-s`` seconds (exponentially distributed) before the next:
-   a population of concurrent users. ``--think-s 0`` gives the saturation throughput instead (every client
+   a population of concurrent users (default 1 s: each client sends about one request a second). ``--think-s 0``
+   gives the saturation throughput instead (every client
    re-sends at once; latency is then ``clients / throughput`` by Little's law, whatever the server).
    Scenarios: ``detections`` (filtered ``/v1/detections`` queries: station + month, species, station +
    modality, invasive, deployment + min_probability, a second page through ``next_cursor``) and ``stats``
@@ -363,7 +364,8 @@ def _load(base: str, scenario: str, clients: int, duration_s: float, think_s: fl
 def run(rows: int = typer.Option(1_000_000, help="synthetic detections to seed"),
         sqlite_path: Path = typer.Option(ROOT / "var" / "bench" / "api_load.db", help="SQLite file"),
         postgres_url: str | None = typer.Option(None, help="PostgreSQL URL (its public schema is replaced!)"),
-        clients: int = 50, duration_s: float = 30.0, think_s: float = typer.Option(0.5, help="mean think time, s"),
+        clients: int = 50, duration_s: float = 30.0,
+        think_s: float = typer.Option(1.0, help="mean think time between a reply and the next request, s"),
         workers: int = typer.Option(2, help="uvicorn worker processes"),
         saturation: bool = typer.Option(True, help="also measure with think time 0 (throughput)"),
         reseed: bool = False) -> None:

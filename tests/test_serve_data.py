@@ -141,3 +141,24 @@ def test_untimed_detection_is_listed_but_never_in_time_ranges(app_ids):
     ranged = client.get("/v1/detections", params={"start": "2000-01-01T00:00:00Z", "limit": 500}).json()["items"]
     assert "n1" not in keys(ranged, ids) and len(ranged) == 9
     assert ROWS["n1"][2] == ""
+
+
+def test_statistics_are_computed_once_for_all_workers(settings, monkeypatch):
+    """Two app instances (two uvicorn workers) on one database share computed statistics (stats_cache)."""
+    from models import stats
+
+    seed_history(settings.database_url)
+    calls = []
+    real = stats.diel_activity
+    monkeypatch.setattr(stats, "diel_activity", lambda *a, **k: calls.append(1) or real(*a, **k))
+    with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
+        a = first.get("/v1/stations/S1/stats/diel").json()
+        b = second.get("/v1/stations/S1/stats/diel").json()
+        assert a == b and a["hours"][S][6] == 2 and calls == [1]
+        second.get("/v1/stations/S1/stats/diel", params={"level": "event"})
+        assert calls == [1, 1]  # another query is another entry
+    fresh = settings.model_copy(update={"stats_cache_s": 0.0})
+    with TestClient(create_app(fresh)) as nocache:
+        nocache.get("/v1/stations/S1/stats/diel")
+        nocache.get("/v1/stations/S1/stats/diel")
+    assert len(calls) == 4  # TTL 0: computed every time
