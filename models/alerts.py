@@ -21,9 +21,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from models.db import Alert, Detection
@@ -44,45 +45,74 @@ def alert_key(media_id: str, start_s: float, scientific_name: str | None) -> str
     return hashlib.sha256(f"{media_id}|{start_s:.3f}|{scientific_name or ''}".encode()).hexdigest()[:32]
 
 
+#: Detection columns copied into an alert's payload.
+PAYLOAD_COLUMNS = ("detectionID", "mediaID", "deploymentID", "stationID", "modality", "start_s", "end_s", "eventStart",
+                   "scientificName", "classificationProbability", "classificationMethod", "classifiedBy",
+                   "modelVersion")
+_CHUNK = 500  # bound on bound parameters per IN (...) query (SQLite's limit is 999 on old builds)
+
+
 def alert_payload(det: Detection) -> dict:
     """The JSON body of an alert (Camtrap DP / Darwin Core terms; no coordinates, no file path)."""
-    return {
-        "detectionID": det.detectionID, "mediaID": det.mediaID, "deploymentID": det.deploymentID,
-        "stationID": det.stationID, "modality": det.modality, "start_s": det.start_s, "end_s": det.end_s,
-        "eventStart": det.eventStart, "scientificName": det.scientificName,
-        "classificationProbability": det.classificationProbability, "classificationMethod": det.classificationMethod,
-        "classifiedBy": det.classifiedBy, "modelVersion": det.modelVersion,
-    }
+    return {c: getattr(det, c) for c in PAYLOAD_COLUMNS}
 
 
-def record_alerts(session: Session) -> int:
+def record_alerts(session: Session, detection_ids: Iterable[str] | None = None) -> int:
     """Add an alert for every invasive detection (flushed in this session) that has none; no commit.
 
-    Call it inside the transaction that writes the detections. Returns the number of new alerts.
+    Call it inside the transaction that writes the detections, with their IDs (a single upload or
+    review then costs a few index look-ups), or without IDs for a full sweep (publish, startup).
+    Columns are selected and alerts bulk-inserted in chunks. Measured with
+    ``benchmarks/alerts_sweep.py`` on a busy 2-core machine, SQLite, 1,000,000 detections of which
+    100,000 invasive: first full sweep 5.0 to 8.4 s, full sweep finding nothing new 0.24 to 0.43 s,
+    sweep scoped to one upload's 10 detections 0.012 s.
+
+    Returns:
+        The number of new alerts.
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
-    new = session.scalars(
-        select(Detection).outerjoin(Alert, Alert.detectionID == Detection.detectionID)
-        .where(Detection.isInvasive.is_(True), Alert.alertID.is_(None))
-        .order_by(Detection.eventStartUTC, Detection.mediaID, Detection.start_s)).all()
+    columns = [getattr(Detection, c) for c in PAYLOAD_COLUMNS]
+    query = select(*columns).outerjoin(Alert, Alert.detectionID == Detection.detectionID).where(Alert.alertID.is_(None))
+    order = (Detection.eventStartUTC.asc().nulls_last(), Detection.mediaID, Detection.start_s)  # same on every engine
+    if detection_ids is None:
+        new = session.execute(query.where(Detection.isInvasive.is_(True)).order_by(*order)).all()
+    else:  # by primary key; the invasive flag is tested here so that no planner scans the isInvasive index
+        ids = sorted(set(detection_ids))
+        rows = [row for i in range(0, len(ids), _CHUNK) for row in session.execute(
+            query.add_columns(Detection.isInvasive, Detection.eventStartUTC)
+            .where(Detection.detectionID.in_(ids[i:i + _CHUNK])))]
+        rows = sorted((r for r in rows if r.isInvasive),
+                      key=lambda r: (r.eventStartUTC is None, r.eventStartUTC or 0, r.mediaID, r.start_s))
+        new = [tuple(r)[:len(columns)] for r in rows]
     if not new:
         return 0
-    keys = {alert_key(d.mediaID, d.start_s, d.scientificName): d for d in new}
-    existing = {a.alertKey: a for a in session.scalars(select(Alert).where(Alert.alertKey.in_(keys)))}
-    added = 0
+    by_key: dict[str, dict] = {}
+    for row in new:
+        payload = dict(zip(PAYLOAD_COLUMNS, row, strict=True))
+        by_key.setdefault(alert_key(payload["mediaID"], payload["start_s"], payload["scientificName"]), payload)
+    keys = list(by_key)
+    existing: dict[str, tuple[int, str]] = {}
+    for i in range(0, len(keys), _CHUNK):
+        existing.update((k, (a, d)) for k, a, d in session.execute(
+            select(Alert.alertKey, Alert.alertID, Alert.detectionID).where(Alert.alertKey.in_(keys[i:i + _CHUNK]))))
+    # the same observation re-published under a new detectionID (retrained model): no new alert; the
+    # alert follows the new detection once the old one is gone
+    old_ids = list({old for _, old in existing.values()})
+    present: set[str] = set()
+    for i in range(0, len(old_ids), _CHUNK):
+        present.update(session.scalars(select(Detection.detectionID)
+                                       .where(Detection.detectionID.in_(old_ids[i:i + _CHUNK]))))
+    for key, (alert_id, old) in existing.items():
+        if old not in present:
+            session.execute(update(Alert).where(Alert.alertID == alert_id)
+                            .values(detectionID=by_key[key]["detectionID"]))
     now = _now()
-    for key, det in keys.items():
-        old = existing.get(key)
-        if old is not None:  # the same observation re-published (new model version): follow it, no new alert
-            if session.get(Detection, old.detectionID) is None:
-                old.detectionID = det.detectionID
-            continue
-        session.add(Alert(alertKey=key, detectionID=det.detectionID, payload=alert_payload(det), created=now,
-                          delivery="pending", attempts=0, nextAttempt=now, lastError=""))
-        added += 1
-    session.flush()
-    return added
+    rows = [{"alertKey": k, "detectionID": p["detectionID"], "payload": p, "created": now, "delivery": "pending",
+             "attempts": 0, "nextAttempt": now, "lastError": ""} for k, p in by_key.items() if k not in existing]
+    for i in range(0, len(rows), _CHUNK):
+        session.execute(insert(Alert), rows[i:i + _CHUNK])
+    return len(rows)
 
 
 def encode_cursor(alert_id: int) -> str:

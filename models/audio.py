@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import scipy.fft
 import soundfile as sf
 import soxr
 
@@ -159,14 +160,19 @@ def window_bounds(duration_s: float, window_s: float, hop_s: float, min_tail_s: 
         return []
     eps = 1e-9
     bounds: list[tuple[float, float]] = []
-    start = 0.0
-    while start + window_s <= duration_s + eps:
-        bounds.append((round(start, 6), round(start + window_s, 6)))
-        start += hop_s
+    i = 0
+    while (start := window_start(i, hop_s)) + window_s <= duration_s + eps:
+        bounds.append((start, round(start + window_s, 6)))
+        i += 1
     covered = bounds[-1][1] if bounds else 0.0
     if not bounds or (duration_s - covered >= min_tail_s - eps and start < duration_s - eps):
-        bounds.append((round(start if bounds else 0.0, 6), round(duration_s, 6)))
+        bounds.append((start if bounds else 0.0, round(duration_s, 6)))
     return bounds
+
+
+def window_start(index: int, hop_s: float) -> float:
+    """Start (s, rounded to the microsecond) of analysis window ``index``: ``index * hop_s``."""
+    return round(index * hop_s, 6)
 
 
 def cut_windows(audio: Audio, bounds: list[tuple[float, float]], window_s: float) -> np.ndarray:
@@ -236,18 +242,31 @@ class AudioPreprocessing:
         """``(N, samples)`` -> ``(N,)`` bool: RMS level below ``silence_dbfs``."""
         return levels_dbfs(windows) < self.silence_dbfs
 
-    def spectrograms(self, windows: np.ndarray) -> np.ndarray:
-        """``(N, samples)`` -> standardised log-mel ``(N, n_mels, frames)`` float32."""
-        import torch
+    def spectrograms(self, windows: np.ndarray, filterbank: np.ndarray | None = None) -> np.ndarray:
+        """``(N, samples)`` -> standardised log-mel ``(N, n_mels, frames)`` float32.
 
+        The STFT is ``torch.stft``'s (centred, reflect padding, periodic Hann window), computed with
+        SciPy's real FFT (float32) so that inference needs no PyTorch; ``filterbank`` (``(n_mels, n_fft // 2 + 1)``)
+        replaces :func:`mel_filterbank` when given (e.g. stored with an exported model).
+        """
+        frames = 1 + windows.shape[1] // self.hop_length
         if windows.shape[0] == 0:
-            return np.zeros((0, self.n_mels, 1 + windows.shape[1] // self.hop_length), np.float32)
-        x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
-        spec = torch.stft(x, self.n_fft, self.hop_length, window=torch.hann_window(self.n_fft),
-                          center=True, return_complex=True).abs().pow(2)
-        fb = torch.from_numpy(mel_filterbank(self.sample_rate_hz, self.n_fft, self.n_mels,
-                                             self.fmin_hz, self.fmax_hz))
-        db = 10.0 * torch.log10(torch.matmul(fb, spec) + 1e-10)
-        mean = db.mean(dim=(1, 2), keepdim=True)
-        std = db.std(dim=(1, 2), keepdim=True)
-        return ((db - mean) / (std + 1e-3)).numpy().astype(np.float32)
+            return np.zeros((0, self.n_mels, frames), np.float32)
+        fb = filterbank if filterbank is not None else mel_filterbank(self.sample_rate_hz, self.n_fft, self.n_mels,
+                                                                      self.fmin_hz, self.fmax_hz)
+        pad = self.n_fft // 2
+        x = np.pad(np.asarray(windows, dtype=np.float32), ((0, 0), (pad, pad)), mode="reflect")
+        framed = np.lib.stride_tricks.sliding_window_view(x, self.n_fft, axis=1)[:, :: self.hop_length]
+        spec = scipy.fft.rfft(framed * hann_window(self.n_fft), axis=-1)  # (N, frames, n_fft // 2 + 1), complex64
+        power = spec.real**2 + spec.imag**2
+        mel = (power.reshape(-1, power.shape[-1]) @ fb.T).reshape(power.shape[0], power.shape[1], -1)
+        db = 10.0 * np.log10(mel.transpose(0, 2, 1) + 1e-10)
+        mean = db.mean(axis=(1, 2), keepdims=True)
+        std = db.std(axis=(1, 2), keepdims=True, ddof=1)
+        return ((db - mean) / (std + 1e-3)).astype(np.float32)
+
+
+@lru_cache(maxsize=4)
+def hann_window(n: int) -> np.ndarray:
+    """Periodic Hann window of ``n`` samples (``torch.hann_window``/``scipy.signal.get_window("hann", n)``)."""
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(np.float32)

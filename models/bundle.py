@@ -18,16 +18,18 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from safetensors.torch import load_file, save_file
 
 from models.audio import AudioPreprocessing
-from models.classifier import create_classifier
 from models.errors import BiodivError
 from models.hashing import sha256_file
-from models.imaging import ImagePreprocessing
+
+if TYPE_CHECKING:  # torch, safetensors, timm and OpenCV are imported where used, so that reading a bundle's
+    import torch  # metadata (or running its ONNX export, models.audio_onnx) never loads them
+
+    from models.imaging import ImagePreprocessing
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,8 @@ class BundleMeta:
         """The image pipeline (raises ``BiodivError`` for an audio bundle)."""
         if self.modality != "image":
             raise BiodivError(f"bundle is for {self.modality}, not image")
+        from models.imaging import ImagePreprocessing
+
         p = dict(self.preprocessing)
         p["mean"], p["std"] = tuple(p["mean"]), tuple(p["std"])
         return ImagePreprocessing(**p)
@@ -82,6 +86,8 @@ def save_bundle(directory: str | Path, model: torch.nn.Module, meta: BundleMeta)
     Returns:
         ``meta`` with ``weights_sha256`` filled in.
     """
+    from safetensors.torch import save_file
+
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -128,6 +134,10 @@ class Classifier:
         Raises:
             BiodivError: not a bundle / unsupported format.
         """
+        from safetensors.torch import load_file
+
+        from models.classifier import create_classifier
+
         meta = read_meta(directory)
         model, _ = create_classifier(meta.arch, len(meta.labels), meta.in_chans, "none")
         model.load_state_dict(load_file(str(Path(directory, WEIGHTS))))
@@ -138,11 +148,13 @@ class Classifier:
         """Ordered class labels (index ``i`` of the probability vector)."""
         return self.meta.labels
 
-    @torch.inference_mode()
     def logits(self, batch: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Raw logits ``(N, C)`` for model input ``(N, in_chans, H, W)`` float32."""
-        out = [self.model(torch.from_numpy(batch[i : i + batch_size])).float().numpy()
-               for i in range(0, batch.shape[0], batch_size)]
+        import torch
+
+        with torch.inference_mode():
+            out = [self.model(torch.from_numpy(batch[i : i + batch_size])).float().numpy()
+                   for i in range(0, batch.shape[0], batch_size)]
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 
     def predict(self, batch: np.ndarray, batch_size: int = 64) -> np.ndarray:

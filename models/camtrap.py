@@ -5,8 +5,8 @@ Speed comes from three things, each measured by ``benchmarks/images.py``:
 1. JPEGs are decoded at a reduced DCT scale (``cv2.IMREAD_REDUCED_COLOR_2/4/8``) chosen from the
    model input size (``ImagePreprocessing.decode_target_px``), so a 1920x1440 frame for a 128 px
    model decodes 1/16 of its pixels;
-2. decoding runs in worker processes (``concurrent.futures.ProcessPoolExecutor``) while the parent
-   runs the model, with a bounded number of images in flight (memory stays flat on big drops);
+2. decoding runs in worker processes (``concurrent.futures.ProcessPoolExecutor`` from a
+   ``spawn`` context) while the parent runs the model, with a bounded number of images in flight;
 3. the model sees batches of ``batch_size`` frames.
 
 A file that cannot be decoded is a rejection with a reason, never the end of the batch; videos are
@@ -31,7 +31,7 @@ from models.catalogue import Catalogue
 from models.detect import Prediction, classify_frames
 from models.errors import MediaError
 from models.events import EventRecord, build_events
-from models.imaging import ImagePreprocessing
+from models.imaging import ImagePreprocessing, decode_worker_init
 from models.tables import Rejection
 from models.video import sample_frames
 
@@ -59,39 +59,38 @@ class CameraResult:
     events: list[EventRecord] = field(default_factory=list)
 
 
-def _init_worker() -> None:  # pragma: no cover - runs in the worker processes
-    import cv2
-
-    cv2.setNumThreads(1)  # one decode per core; the parent's model uses the other threads
-
-
-def _decode(pre: ImagePreprocessing, path: str, name: str) -> np.ndarray | MediaError:
-    try:
-        return pre.pixels_from_file(path, name)
-    except MediaError as exc:
-        return exc
+#: Below this many images, decoding stays in the calling process: starting workers costs about as
+#: much as decoding a few dozen reduced-size JPEGs.
+MIN_IMAGES_FOR_WORKERS = 64
 
 
 def _decoded(items: list[tuple[ImagePreprocessing, str, str]], workers: int,
              window: int) -> Iterator[np.ndarray | MediaError]:
-    """Decode in order, ``workers`` processes (0: here), at most ``window`` images in flight."""
-    if workers <= 0 or len(items) < 2:
+    """Decode in input order with ``workers`` processes (0, or few images: in this process), at most
+    ``window`` images in flight (memory stays bounded on big drops).
+
+    Workers are ``spawn``-started: forking the caller, which runs torch's thread pools, can deadlock
+    the children (it did here with a fork-based ``torch.utils.data.DataLoader``). They get bound
+    methods of ``ImagePreprocessing`` (module ``models.imaging``: OpenCV and Pillow, no torch), so
+    bad files come back as their ``MediaError``.
+    """
+    if workers <= 0 or len(items) < MIN_IMAGES_FOR_WORKERS:
         for pre, path, name in items:
-            yield _decode(pre, path, name)
+            yield pre.pixels_or_error(path, name)
         return
-    ctx = multiprocessing.get_context("spawn")  # no fork of a process that already runs torch threads
-    with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=ctx, initializer=_init_worker) as pool:
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=decode_worker_init) as pool:
         pending: deque[Future] = deque()
         it = iter(items)
-        for args in it:
-            pending.append(pool.submit(_decode, *args))
+        for pre, path, name in it:
+            pending.append(pool.submit(pre.pixels_or_error, path, name))
             if len(pending) >= window:
                 break
         while pending:
             result = pending.popleft().result()
             nxt = next(it, None)
             if nxt is not None:
-                pending.append(pool.submit(_decode, *nxt))
+                pending.append(pool.submit(nxt[0].pixels_or_error, nxt[1], nxt[2]))
             yield result
 
 

@@ -117,6 +117,8 @@ class Detection(Base):
     classifiedBy: Mapped[str] = mapped_column(String(256), default="")
     classificationTimestamp: Mapped[str] = mapped_column(String(40), default="")
     eventID: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    #: audio analysed per channel: the channel index (0 = left); NULL for images and mixed-down audio.
+    channel: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (
         Index("ix_detections_species_prob", "scientificName", "classificationProbability"),
@@ -163,6 +165,7 @@ class Event(Base):
     classificationMethod: Mapped[str] = mapped_column(String(16), default="machine")
     classifiedBy: Mapped[str] = mapped_column(String(256), default="")
     classificationTimestamp: Mapped[str] = mapped_column(String(40), default="")
+    channel: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (
         Index("ix_events_time_id", "eventStartUTC", "eventID"),
@@ -178,6 +181,35 @@ class StatsCache(Base):
     cacheKey: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[bytes] = mapped_column(LargeBinary)
     computedUTC: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AcousticIndex(Base):
+    """Acoustic (soundscape) indices of one segment of a recording (``models.acoustic_indices``).
+
+    ``start_s``/``end_s`` are offsets in the recording (s); ``segmentStart`` the absolute ISO 8601
+    start when the recording's time is known. Index columns: ``ACI`` (Pieretti et al. 2011), ``NDSI``
+    (Kasten et al. 2012), ``ADI`` and ``AEI`` (Villanueva-Rivera et al. 2011), ``BI`` (Boelman et al.
+    2007), ``H`` = ``Ht`` x ``Hf`` (Sueur et al. 2008); NULL when undefined (e.g. digital silence).
+    """
+
+    __tablename__ = "acoustic_indices"
+    indexID: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mediaID: Mapped[str] = mapped_column(ForeignKey("media.mediaID", ondelete="CASCADE"), index=True)
+    deploymentID: Mapped[str] = mapped_column(String(128), index=True, default="")
+    stationID: Mapped[str] = mapped_column(String(64), index=True, default="")
+    start_s: Mapped[float] = mapped_column(Float, default=0.0)
+    end_s: Mapped[float] = mapped_column(Float, default=0.0)
+    segmentStart: Mapped[str] = mapped_column(String(40), default="")
+    segmentStartUTC: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    sample_rate_hz: Mapped[int] = mapped_column(Integer, default=0)
+    ACI: Mapped[float | None] = mapped_column(Float, nullable=True)
+    NDSI: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ADI: Mapped[float | None] = mapped_column(Float, nullable=True)
+    AEI: Mapped[float | None] = mapped_column(Float, nullable=True)
+    BI: Mapped[float | None] = mapped_column(Float, nullable=True)
+    H: Mapped[float | None] = mapped_column(Float, nullable=True)
+    Ht: Mapped[float | None] = mapped_column(Float, nullable=True)
+    Hf: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 # Case-insensitive species filters compare lower(scientificName): expression indexes (migration 0005).
@@ -220,12 +252,14 @@ def create_schema(engine: Engine) -> None:
         command.upgrade(cfg, "heads")
 
 
-def detection_id(media_id: str, start_s: float, model_version: str) -> str:
-    """Deterministic detection key: SHA-256 of ``mediaID|start_s|modelVersion``, 32 hex digits.
+def detection_id(media_id: str, start_s: float, model_version: str, channel: int | None = None) -> str:
+    """Deterministic detection key: SHA-256 of ``mediaID|start_s|modelVersion`` (plus ``|ch<channel>``
+    for audio analysed per channel), 32 hex digits.
 
     Re-publishing the same predictions therefore updates rows instead of adding new ones.
     """
-    return hashlib.sha256(f"{media_id}|{start_s:.3f}|{model_version}".encode()).hexdigest()[:32]
+    key = f"{media_id}|{start_s:.3f}|{model_version}" + ("" if channel is None else f"|ch{channel}")
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def to_utc(iso: str | None) -> datetime | None:
@@ -247,12 +281,19 @@ def detection_row(pred: Mapping, classified_at: datetime | None = None) -> dict:
     row of the predict stage's CSV, whose cells are strings).
 
     ``detectionID`` is deterministic (:func:`detection_id`), an empty ``scientificName`` becomes
-    NULL (blank), ``topK`` is parsed from JSON, and ``classifiedBy`` is the model version.
+    NULL (blank), ``topK`` is parsed from JSON, and ``classifiedBy`` is the model version. Audio
+    window rows may carry ``channel`` (empty = mixed down) and ``eventID`` (their detection event).
     """
     start_s = float(pred["start_s"])
     top = pred["topK"]
+    channel = pred.get("channel")
+    channel = None if channel in (None, "") else int(channel)
+    extra = {}
+    if "eventID" in pred or channel is not None:
+        extra = {"channel": channel, "eventID": pred.get("eventID") or None}
     return {
-        "detectionID": detection_id(pred["mediaID"], start_s, pred["modelVersion"]),
+        **extra,
+        "detectionID": detection_id(pred["mediaID"], start_s, pred["modelVersion"], channel),
         "mediaID": pred["mediaID"], "deploymentID": pred.get("deploymentID", ""),
         "stationID": pred.get("stationID", ""),
         "modality": pred["modality"], "start_s": start_s, "end_s": float(pred["end_s"]),

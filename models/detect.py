@@ -6,15 +6,17 @@ both produce identical rows.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
-from models.audio import load_audio
+from models.audio_stream import ChannelMode, WindowCutter, stream_resampled
 from models.bundle import Classifier, top_k
 from models.catalogue import BLANK, Catalogue
 from models.timestamps import usable_time
@@ -130,14 +132,80 @@ def classify_frames(classifier: Classifier, media: list[dict], pixels: list[np.n
 
 def classify_recording(classifier: Classifier, media: dict, path: str | Path, catalogue: Catalogue, k: int,
                        batch_size: int = 64) -> list[Prediction]:
-    """Classify every analysis window of a recording; one prediction per window (silent windows,
-    see ``AudioPreprocessing.silence_dbfs``, are blank).
+    """Classify every analysis window of a recording (channels mixed down); one prediction per window
+    (silent windows, see ``AudioPreprocessing.silence_dbfs``, are blank). Read in blocks, see
+    :func:`classify_windows`.
 
     Raises:
         MediaError: the recording cannot be decoded or is empty.
     """
+    return classify_windows(classifier, media, path, catalogue, k, batch_size)[0]
+
+
+def classify_windows(classifier: Classifier, media: dict, path: str | Path, catalogue: Catalogue, k: int,
+                     batch_size: int = 64, channels: ChannelMode = "mix", window_s: float | None = None,
+                     hop_s: float | None = None, block_s: float = 30.0,
+                     tap: Callable[[np.ndarray], None] | None = None) -> tuple[list[Prediction], list[int | None]]:
+    """Classify the analysis windows of a recording of any length, reading it block by block.
+
+    The recording is decoded ``block_s`` seconds at a time, resampled to the bundle's rate (libsoxr
+    streaming) and cut into windows as they complete (``models.audio_stream``), so memory stays
+    bounded whatever the duration; windows are classified ``batch_size`` at a time.
+
+    Args:
+        classifier: an audio bundle (``models.bundle.Classifier``) or its ONNX export
+            (``models.audio_onnx.OnnxClassifier``, whose stored mel filterbank is used).
+        media: the recording's media row (``mediaID``, ``timestamp``, ...; see ``make_predictions``).
+        path: the recording.
+        catalogue: invasive flags.
+        k: alternatives kept per window.
+        batch_size: windows per forward pass.
+        channels: ``mix`` (mean of channels, channel None) or ``each`` (every channel on its own).
+        window_s, hop_s: analysis window and step (s); None keeps the bundle's. ``hop_s < window_s``
+            overlaps windows.
+        block_s: decoded block length (s).
+        tap: called with every resampled ``(C, n)`` block (e.g. to compute acoustic indices in the
+            same decoding pass).
+
+    Returns:
+        ``(predictions, channel of each prediction)`` ordered by channel then start time.
+
+    Raises:
+        MediaError: ``unsupported_format``, ``corrupt`` or ``empty_audio``.
+        ValueError: ``hop_s`` larger than ``window_s`` (gaps) or a non-positive length.
+    """
     pre = classifier.meta.audio_preprocessing()
-    bounds, windows = pre.windows(load_audio(path))
-    specs = pre.spectrograms(windows)[:, None]
-    probs = classifier.predict(specs, batch_size)
-    return make_predictions(media, probs, bounds, classifier, catalogue, k, pre.silent(windows))
+    pre = dataclasses.replace(pre, window_s=window_s or pre.window_s, hop_s=hop_s or pre.hop_s)
+    if pre.hop_s > pre.window_s:
+        raise ValueError(f"hop_s {pre.hop_s} larger than window_s {pre.window_s} would leave gaps")
+    cutter = WindowCutter(pre.sample_rate_hz, pre.window_s, pre.hop_s, pre.min_tail_s)
+    out: list[tuple[int | None, Prediction]] = []
+    pending: list[tuple[list[tuple[float, float]], np.ndarray]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        bounds = [b for bs, _ in pending for b in bs]
+        wins = np.concatenate([w for _, w in pending], axis=1)  # (C, N, samples)
+        pending.clear()
+        for c in range(wins.shape[0]):
+            specs = pre.spectrograms(wins[c], getattr(classifier, "filterbank", None))
+            probs = classifier.predict(specs[:, None], batch_size)
+            ch = None if channels == "mix" else c
+            out.extend((ch, p) for p in make_predictions(media, probs, bounds, classifier, catalogue, k,
+                                                         pre.silent(wins[c])))
+
+    def add(bounds: list[tuple[float, float]], wins: np.ndarray) -> None:
+        if bounds:
+            pending.append((bounds, wins))
+        if sum(len(b) for b, _ in pending) >= batch_size:
+            flush()
+
+    for block in stream_resampled(path, pre.sample_rate_hz, channels, block_s):
+        if tap is not None:
+            tap(block)
+        add(*cutter.push(block))
+    add(*cutter.finish())
+    flush()
+    out.sort(key=lambda cp: (-1 if cp[0] is None else cp[0], cp[1].start_s))
+    return [p for _, p in out], [c for c, _ in out]

@@ -20,7 +20,7 @@ from models.errors import MediaError
 from models.hashing import media_id, sha256_file
 from models.imaging import DEFAULT_MAX_PIXELS, read_image_info, sniff_mime
 from models.tables import Rejection
-from models.timestamps import localise, parse_audiomoth_comment, time_from_filename
+from models.timestamps import localise, parse_audiomoth_comment, read_guano, time_from_filename
 from models.video import VIDEO_MIMES, probe_video
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,8 @@ class MediaRecord:
 
     Sizes are in pixels, durations in seconds, rates in Hz. ``timestamp`` is ISO 8601 with offset
     (empty when unknown, with ``timestampIssues`` saying why); ``timestampSource`` says where it
-    came from: ``exif``, ``audiomoth`` (the AudioMoth comment), ``filename`` (recorder file-name pattern),
+    came from: ``exif``, ``audiomoth`` (the AudioMoth comment), ``guano`` (a WAV's GUANO metadata),
+    ``filename`` (recorder file-name pattern),
     ``manifest`` or ``missing``.
     ``label`` is the canonical training label (catalogue ``scientificName`` or ``blank``), empty
     for unlabelled station media.
@@ -79,7 +80,8 @@ def probe_media(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | No
         dict with ``modality`` (``image``/``video``/``audio``), ``fileMediatype`` and size/duration facts,
         plus ``naive_time``, ``offset`` and ``time_source`` (``exif``/``filename``) when the file
         records a time (EXIF ``DateTimeOriginal`` for images; for audio the AudioMoth comment, with
-        its UTC offset, else the recorder file name).
+        its UTC offset, else the WAV's GUANO ``Timestamp`` (``guano``), else the recorder file name
+        ``PREFIX_YYYYMMDD_HHMMSS``; without a recorded offset the deployment's time zone applies).
 
     Videos (AVI/MP4, recognised by content) are opened in a child process (``models.video``).
 
@@ -114,6 +116,9 @@ def probe_media(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | No
     moth = parse_audiomoth_comment(info.comment)
     if moth is not None:  # the recorder's own clock and UTC offset beat the file name
         return dict(facts, naive_time=moth.start, offset=moth.utc_offset, time_source="audiomoth")
+    guano = read_guano(path) if info.mime == "audio/wav" else None
+    if guano is not None:  # GUANO Timestamp (with its offset when written) beats the file name
+        return dict(facts, naive_time=guano.start, offset=guano.utc_offset, time_source="guano")
     return dict(facts, naive_time=time_from_filename(name or path.name), offset=None, time_source="filename")
 
 

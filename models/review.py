@@ -103,7 +103,7 @@ def review_detection(session: Session, detection_id: str, *, action: str, review
     det.classificationProbability = 1.0
     session.add(review)
     session.flush()
-    record_alerts(session)
+    record_alerts(session, [det.detectionID])
     session.commit()
     return det, review
 

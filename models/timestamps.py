@@ -168,3 +168,44 @@ def _outside(stamp: datetime, window: tuple[str | None, str | None]) -> bool:
         if sign * (value - edge).total_seconds() > DEPLOYMENT_SLACK.total_seconds():
             return True
     return False
+
+
+@dataclass(frozen=True)
+class GuanoMetadata:
+    """Facts read from a WAV file's GUANO metadata chunk (``guan``; Grand Unified Acoustic Notation
+    Ontology, https://github.com/riggsd/guano-spec), as written by Wildlife Acoustics Song Meter,
+    Pettersson, Titley and other recorders.
+
+    ``start`` is the recording's naive local start time (GUANO ``Timestamp``); ``utc_offset`` is
+    ``+HH:MM`` when the timestamp carries an offset, None when it is "local" time without one.
+    """
+
+    start: datetime
+    utc_offset: str | None
+    make: str = ""
+    model: str = ""
+    serial: str = ""
+
+
+def read_guano(path) -> GuanoMetadata | None:
+    """GUANO metadata of a WAV file with the ``guano`` library; None when the file has no GUANO
+    chunk or no ``Timestamp`` in it, or is not a RIFF/WAVE file the library can read."""
+    import struct
+    import wave
+
+    import guano
+
+    try:
+        g = guano.GuanoFile(str(path))
+    except (ValueError, wave.Error, EOFError, struct.error, OSError, UnicodeDecodeError):
+        return None
+    stamp = g.get("Timestamp") if g else None
+    if not isinstance(stamp, datetime):
+        return None
+    offset = None
+    if stamp.tzinfo is not None and stamp.utcoffset() is not None:
+        minutes = int(stamp.utcoffset().total_seconds() // 60)
+        sign = "-" if minutes < 0 else "+"
+        offset = f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    return GuanoMetadata(start=stamp.replace(tzinfo=None), utc_offset=offset, make=str(g.get("Make") or ""),
+                         model=str(g.get("Model") or ""), serial=str(g.get("Serial") or ""))

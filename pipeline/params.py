@@ -106,6 +106,33 @@ def deployment_settings(deployments: dict[str, DeploymentSettings], deployment_i
     return base.model_copy(update=own.model_dump(exclude_none=True))
 
 
+class AudioIndicesParams(_Strict):
+    """Acoustic indices (``models.acoustic_indices``): one row per ``segment_s`` of each recording."""
+
+    enabled: bool = True
+    segment_s: float = Field(60.0, gt=0)
+    min_segment_s: float = Field(10.0, gt=0)
+
+
+class PredictAudioParams(_Strict):
+    """The ``predict_audio`` stage: windows, channels, thresholds, indices.
+
+    ``window_s``/``hop_s`` of None take the audio bundle's (its training values); a hop shorter
+    than the window gives overlapping windows. ``threshold`` is the detection threshold of species
+    without a ``detectionThreshold`` in the catalogue.
+    """
+
+    channels: Literal["mix", "each"] = "mix"
+    window_s: float | None = Field(None, gt=0)
+    hop_s: float | None = Field(None, gt=0)
+    threshold: float = Field(0.5, ge=0, le=1)
+    top_k: int = Field(3, ge=1)
+    batch_size: int = Field(32, ge=1)
+    block_s: float = Field(30.0, gt=0)
+    threads: int = Field(2, ge=1)
+    indices: AudioIndicesParams = AudioIndicesParams()
+
+
 class PublishParams(_Strict):
     database_url: str = "sqlite:///var/biodiv.db"
 
@@ -124,6 +151,7 @@ class Params(_Strict):
     split: SplitParams
     train: TrainSection
     predict: PredictParams
+    predict_audio: PredictAudioParams = PredictAudioParams()
     publish: PublishParams
     tracking: TrackingParams
     deployments: dict[str, DeploymentSettings] = Field(default_factory=dict)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,11 +13,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
 from models import __version__
+from models.alerts import record_alerts
 from models.catalogue import Catalogue
 from models.db import create_schema, make_engine
 from serve.classifiers import load_classifiers
 from serve.jobs import JobRunner
-from serve.routers import alerts, detections, health, jobs, keys, media, review, species, stations
+from serve.routers import alerts, detections, health, jobs, keys, media, review, soundscape, species, stations
 from serve.routers import events as events_router
 from serve.routers import export as export_router
 from serve.routers import stats as stats_router
@@ -33,6 +35,18 @@ def _ensure_sqlite_folder(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
+def _sweep_alerts(sessions: sessionmaker) -> None:
+    """One full alert sweep (``models.alerts.record_alerts``), logged; errors are logged, not raised."""
+    try:
+        with sessions() as session:
+            n = record_alerts(session)
+            if n:
+                session.commit()
+                log.info("recorded %d invasive-species alerts for detections written outside the service", n)
+    except Exception:  # noqa: BLE001 - a failed sweep must not stop the service; the next start retries
+        log.exception("alert sweep failed")
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the database, load the catalogue and the model bundles; dispose of the engine at shutdown."""
@@ -47,6 +61,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.jobs = JobRunner(app.state.sessions, media_root=settings.media_root, classifiers=app.state.classifiers,
                                catalogue=app.state.catalogue, top_k=settings.top_k, workers=settings.job_workers)
     app.state.jobs.recover()
+    # alerts for detections written without the service (e.g. loaded by hand): swept in the background
+    sweeper = threading.Thread(target=_sweep_alerts, args=(app.state.sessions,), name="biodiv-alert-sweep",
+                               daemon=True)
+    sweeper.start()
     webhook = None
     if settings.alert_webhook_url is not None:
         webhook = WebhookWorker(app.state.sessions, settings, getattr(app.state, "webhook_transport", None))
@@ -57,6 +75,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if webhook is not None:
             webhook.stop()
         app.state.jobs.shutdown()
+        sweeper.join(timeout=120)
         engine.dispose()
 
 
@@ -73,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings or Settings()
-    for router in (health.router, detections.router, species.router, stations.router, media.router):
+    for router in (health.router, detections.router, species.router, stations.router, media.router, soundscape.router):
         app.include_router(router)
     for router in (events_router.router, stats_router.router, export_router.router):
         app.include_router(router)

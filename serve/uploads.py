@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -247,7 +247,8 @@ def _commit(session: Session, media: Media, detections: list[Detection], tmp: Pa
         session.flush()  # the media row first: detections reference it (no ORM relationship orders them)
         session.add_all(detections)
         session.flush()
-        record_alerts(session)  # in the same transaction: an invasive detection never lands without its alert
+        # in the same transaction: an invasive detection never lands without its alert
+        record_alerts(session, [d.detectionID for d in detections])
         session.commit()
     except SQLAlchemyError:
         session.rollback()
@@ -318,11 +319,12 @@ def run_job(session: Session, job_id: str, *, media_root: Path, classifiers: Cla
     Returns:
         The job row after the run, or None when no job has this ID.
     """
+    claimed = session.execute(update(Job).where(Job.jobID == job_id, Job.state == "queued")
+                              .values(state="running", started=_now(), attempts=Job.attempts + 1)).rowcount
+    session.commit()  # compare-and-set: of two workers handed the same job, one runs it
     job = session.get(Job, job_id)
-    if job is None or job.state != "queued":
+    if job is None or claimed != 1:
         return job
-    job.state, job.started, job.attempts = "running", _now(), job.attempts + 1
-    session.commit()
     root = media_root.resolve()
     staged = root / job.stagedPath
     try:

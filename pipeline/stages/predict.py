@@ -1,7 +1,7 @@
-"""Stage ``predict``: classify every station image, video and every window of every station recording.
+"""Stage ``predict``: classify every station image and video (recordings: the ``predict_audio`` stage).
 
-Reads the station media index (``data/interim/stations/media.csv``) and both bundles; writes
-``data/predictions/detections.csv`` (one row per image / sampled video frame / audio window: top-1
+Reads the station media index (``data/interim/stations/media.csv``) and the image bundle; writes
+``data/predictions/detections.csv`` (one row per image / sampled video frame: top-1
 species or blank, calibrated probability, invasive flag, top-k alternatives as JSON, model version,
 offsets in s, absolute start time where the media has a usable one, and the camera-trap
 ``eventID``), ``data/predictions/events.csv`` (camera-trap events: sequences per deployment with
@@ -23,8 +23,7 @@ import typer
 from models.bundle import Classifier
 from models.camtrap import CameraResult, attach_events, classify_camera_media
 from models.catalogue import Catalogue
-from models.detect import PREDICTION_FIELDS, Prediction, classify_recording
-from models.errors import MediaError
+from models.detect import PREDICTION_FIELDS, Prediction
 from models.events import EVENT_FIELDS
 from models.imaging import ImagePreprocessing
 from models.tables import REJECTION_FIELDS, read_csv, write_csv
@@ -60,50 +59,35 @@ def run_camera(p: PredictParams, media: list[dict], root: Path, image_clf: Class
     return attach_events(result, cam_media, image_clf, catalogue, p.event_gap_s, p.top_k)
 
 
-def run_audio(p: PredictParams, media: list[dict], root: Path, audio_clf: Classifier,
-              catalogue: Catalogue) -> tuple[list[Prediction], list[dict]]:
-    """Classify every window of the station recordings; an unreadable one is recorded and skipped."""
-    preds: list[Prediction] = []
-    rejected: list[dict] = []
-    for m in progress([m for m in media if m["modality"] == "audio"], "recordings"):
-        try:
-            preds += classify_recording(audio_clf, m, root / m["filePath"], catalogue, p.top_k, p.batch_size)
-        except MediaError as exc:
-            rejected.append({"filePath": m["filePath"], "reason": exc.reason, "detail": exc.detail})
-            log.warning("not classified: %s (%s)", m["filePath"], exc.reason)
-    return preds, rejected
-
-
-def run(p: PredictParams, media: list[dict], root: Path, image_clf: Classifier, audio_clf: Classifier,
+def run(p: PredictParams, media: list[dict], root: Path, image_clf: Classifier,
         catalogue: Catalogue, deployments: dict[str, DeploymentSettings] | None = None,
         ) -> tuple[list[Prediction], list[dict]]:
-    """Classify station media; one unreadable file is recorded and skipped, never fatal.
+    """Classify the station images and videos of ``media``; one unreadable file is recorded and
+    skipped, never fatal (recordings are left to ``pipeline.stages.predict_audio``).
 
     Returns:
         ``(predictions, rejected)``; ``rejected`` rows have ``filePath``, ``reason``, ``detail``.
     """
     cam = run_camera(p, media, root, image_clf, catalogue, deployments)
-    preds, rejected = run_audio(p, media, root, audio_clf, catalogue)
-    return cam.predictions + preds, [dataclasses.asdict(r) for r in cam.rejected] + rejected
+    return cam.predictions, [dataclasses.asdict(r) for r in cam.rejected]
 
 
 def main(params: Path = Path("params.yaml"), media: Path = Path("data/interim/stations/media.csv"),
          root: Path = Path("data/raw/stations"), artifacts: Path = Path("artifacts"),
          out: Path = Path("data/predictions"), report: Path = Path("reports/predict.json")) -> None:
-    """Predict species for the station drops with both bundles."""
+    """Predict species for the station images and videos with the image bundle."""
     setup_logging()
     params_all = load_params(params)
     prm = params_all.predict
     rows = read_csv(media)
     catalogue = Catalogue.load()
     cam = run_camera(prm, rows, root, Classifier.load(artifacts / "image_model"), catalogue, params_all.deployments)
-    audio_preds, audio_rejected = run_audio(prm, rows, root, Classifier.load(artifacts / "audio_model"), catalogue)
-    preds = cam.predictions + audio_preds
-    rejected = [dataclasses.asdict(r) for r in cam.rejected] + audio_rejected
+    preds = cam.predictions
+    rejected = [dataclasses.asdict(r) for r in cam.rejected]
     write_csv(out / "detections.csv", preds, PREDICTION_FIELDS)
     write_csv(out / "events.csv", cam.events, EVENT_FIELDS)
     write_csv(out / "rejected.csv", rejected, REJECTION_FIELDS)
-    by_mod = {mod: sum(1 for x in preds if x.modality == mod) for mod in ("image", "video", "audio")}
+    by_mod = {mod: sum(1 for x in preds if x.modality == mod) for mod in ("image", "video")}
     write_json(report, {"media": len(rows), "predictions": len(preds), "by_modality": by_mod,
                         "rejected": len(rejected), "invasive": sum(x.isInvasive for x in preds),
                         "blank": sum(x.observationType == "blank" for x in preds),

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from models.alerts import record_alerts
 from models.db import (
+    AcousticIndex,
     Deployment,
     Detection,
     Event,
@@ -87,8 +88,61 @@ def event_rows(events: list[dict], classified_at: datetime | None = None) -> lis
         "classificationTimestamp": stamp} for e in events]
 
 
+def _as_bool(v: object) -> bool:
+    return v if isinstance(v, bool) else str(v).strip().lower() in {"true", "1", "yes"}
+
+
+def audio_event_row(e: dict, classified_at: str) -> dict:
+    """An ``events.csv`` row of ``predict_audio`` -> ``events`` table row (modality ``audio``,
+    ``mediaID`` = the recording, offsets ``start_s``/``end_s``, ``mediaCount`` = windows merged)."""
+    ch = e.get("channel", "")
+    return {"eventID": e["eventID"], "deploymentID": e.get("deploymentID", ""), "stationID": e.get("stationID", ""),
+            "modality": "audio", "mediaID": e["mediaID"], "mediaCount": int(e["windowCount"]),
+            "start_s": float(e["start_s"]), "end_s": float(e["end_s"]), "eventStart": e.get("eventStart", ""),
+            "eventEnd": e.get("eventEnd", ""), "eventStartUTC": to_utc(e.get("eventStart")),
+            "eventEndUTC": to_utc(e.get("eventEnd")), "observationType": "animal",
+            "scientificName": e["scientificName"], "classificationProbability": float(e["classificationProbability"]),
+            "isInvasive": _as_bool(e["isInvasive"]), "topK": [[e["scientificName"],
+                                                               float(e["classificationProbability"])]],
+            "modelVersion": e["modelVersion"], "classificationMethod": "machine", "classifiedBy": e["modelVersion"],
+            "classificationTimestamp": classified_at, "channel": None if ch in ("", None) else int(ch)}
+
+
+def index_row(r: dict) -> dict:
+    """An ``indices.csv`` row of ``predict_audio`` -> ``acoustic_indices`` table row (empty cells NULL)."""
+    d = {k: r[k] for k in ("indexID", "mediaID", "deploymentID", "stationID", "segmentStart")}
+    d.update(start_s=float(r["start_s"]), end_s=float(r["end_s"]), sample_rate_hz=int(r["sample_rate_hz"]),
+             segmentStartUTC=to_utc(r["segmentStart"]),
+             **{k: _num(r.get(k, "")) for k in ("ACI", "NDSI", "ADI", "AEI", "BI", "H", "Ht", "Hf")})
+    return d
+
+
+def _publish_audio(session: Session, audio: dict) -> dict:
+    """Replace the audio results of the analysed recordings: detected windows (as detections linked to
+    their event), detection events and acoustic indices. Windows below threshold are not published."""
+    from datetime import UTC, datetime
+
+    windows = audio.get("windows", [])
+    ids = {w["mediaID"] for w in windows} | {r["mediaID"] for r in audio.get("indices", [])}
+    if ids:
+        session.execute(delete(Detection).where(Detection.mediaID.in_(ids), Detection.modality == "audio",
+                                                Detection.classificationMethod == "machine"))
+        session.execute(delete(Event).where(Event.mediaID.in_(ids), Event.modality == "audio",
+                                            Event.classificationMethod == "machine"))
+        session.execute(delete(AcousticIndex).where(AcousticIndex.mediaID.in_(ids)))
+    reviewed = human_windows(session, ids)  # a human classification is never overwritten by a model
+    detected = [w for w in windows if _as_bool(w["detected"])
+                and (w["mediaID"], round(float(w["start_s"]), 3)) not in reviewed]
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return {
+        "audio_events": upsert(session, Event, (audio_event_row(e, now) for e in audio.get("events", []))),
+        "audio_detections": upsert(session, Detection, (detection_row(w) for w in detected)),
+        "acoustic_indices": upsert(session, AcousticIndex, (index_row(r) for r in audio.get("indices", []))),
+    }
+
+
 def run(database_url: str, stations: list[dict], deployments: list[dict], media: list[dict],
-        predictions: list[dict], events: list[dict] | None = None) -> dict:
+        predictions: list[dict], events: list[dict] | None = None, audio: dict | None = None) -> dict:
     """Upsert everything in one transaction; returns rows written and totals in the database.
 
     ``predictions`` are rows of the predict stage's ``detections.csv`` (or ``Prediction`` dicts).
@@ -99,6 +153,10 @@ def run(database_url: str, stations: list[dict], deployments: list[dict], media:
     for the same media (their runs and bundles stay in MLflow), so queries never mix versions.
     ``events`` are the camera-trap events (``events.csv``); a camera event that the published
     media pointed to before and that is no longer produced (regrouped) is removed.
+
+    ``audio`` holds the ``predict_audio`` stage's rows (``windows``, ``events``, ``indices``): for each
+    analysed recording its earlier audio detections, events and indices are replaced by the detected
+    windows (linked to their event by ``eventID``), the events and the indices.
     """
     url = make_url(database_url)
     if url.drivername.startswith("sqlite") and url.database:
@@ -136,6 +194,8 @@ def run(database_url: str, stations: list[dict], deployments: list[dict], media:
         }
         if events is not None:
             written["events"] = upsert(session, Event, event_rows(events))
+        if audio:
+            written.update(_publish_audio(session, audio))
         session.flush()
         alerts = record_alerts(session)  # same transaction: no invasive detection lands without its alert
         if alerts:
@@ -153,13 +213,15 @@ def run(database_url: str, stations: list[dict], deployments: list[dict], media:
 def main(params: Path = Path("params.yaml"), raw: Path = Path("data/raw/stations"),
          media: Path = Path("data/interim/stations/media.csv"),
          predictions: Path = Path("data/predictions/detections.csv"),
+         audio: Path = Path("data/predictions/audio"),
          events: Path = Path("data/predictions/events.csv"),
          report: Path = Path("reports/publish.json")) -> None:
-    """Publish the station detections to ``publish.database_url``."""
+    """Publish the station detections (images and recordings) to ``publish.database_url``."""
     setup_logging()
     url = load_params(params).publish.database_url
+    audio_rows = {name: read_csv(audio / f"{name}.csv") for name in ("windows", "events", "indices")}
     summary = run(url, read_csv(raw / "stations.csv"), read_csv(raw / "deployments.csv"), read_csv(media),
-                  read_csv(predictions), read_csv(events) if events.is_file() else [])
+                  read_csv(predictions), read_csv(events) if events.is_file() else [], audio_rows)
     log.info("published to %s: %s", make_url(url).render_as_string(hide_password=True), summary)
     write_json(report, {"written": summary["written"]})
 

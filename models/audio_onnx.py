@@ -1,0 +1,106 @@
+"""Audio bundles exported to ONNX and run with ONNX Runtime: the lean inference path for recordings.
+
+A PyTorch bundle (``models.bundle``) is exported once with ``torch.onnx.export`` (dynamic batch and
+time axes) into a folder holding ``model.onnx``, the bundle's ``bundle.json`` (labels, preprocessing,
+temperature, model version) and ``mel.npy`` (the mel filterbank of its preprocessing, from
+``librosa.filters.mel``). Inference then needs neither PyTorch, timm nor librosa: decoding
+(libsndfile), resampling (libsoxr), the STFT (SciPy) and the network (ONNX Runtime) are all it loads,
+which keeps a long recording's analysis small in memory. This is what BirdNET does with its TFLite
+export; probabilities match the PyTorch bundle to about 1e-5 (tests/test_audio_onnx.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from models.bundle import META, BundleMeta, read_meta, softmax
+from models.errors import BiodivError
+
+log = logging.getLogger(__name__)
+
+ONNX_MODEL = "model.onnx"
+MEL = "mel.npy"
+OPSET = 17
+
+
+def export_onnx(bundle_dir: str | Path, out_dir: str | Path) -> Path:
+    """Export an audio bundle to ``out_dir`` (``model.onnx``, ``bundle.json``, ``mel.npy``).
+
+    Raises:
+        BiodivError: not an audio bundle.
+    """
+    import torch
+
+    from models.audio import mel_filterbank
+    from models.bundle import Classifier
+
+    clf = Classifier.load(bundle_dir)
+    pre = clf.meta.audio_preprocessing()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    frames = 1 + round(pre.window_s * pre.sample_rate_hz) // pre.hop_length
+    example = torch.zeros(2, clf.meta.in_chans, pre.n_mels, frames)
+    torch.onnx.export(clf.model, (example,), str(out / ONNX_MODEL), dynamo=False, input_names=["spectrogram"],
+                      output_names=["logits"], opset_version=OPSET,
+                      dynamic_axes={"spectrogram": {0: "batch", 3: "frames"}, "logits": {0: "batch"}})
+    np.save(out / MEL, mel_filterbank(pre.sample_rate_hz, pre.n_fft, pre.n_mels, pre.fmin_hz, pre.fmax_hz))
+    shutil.copy(Path(bundle_dir) / META, out / META)
+    log.info("exported %s to %s", bundle_dir, out / ONNX_MODEL)
+    return out
+
+
+class OnnxClassifier:
+    """An exported audio bundle on ONNX Runtime (CPU), with the interface of ``models.bundle.Classifier``
+    that the audio path uses (``meta``, ``labels``, ``predict``) plus the stored mel ``filterbank``.
+
+    Args:
+        meta: the bundle's metadata.
+        session: an ``onnxruntime.InferenceSession`` of ``model.onnx``.
+        filterbank: ``(n_mels, n_fft // 2 + 1)`` mel filterbank of the preprocessing.
+    """
+
+    def __init__(self, meta: BundleMeta, session, filterbank: np.ndarray) -> None:
+        self.meta = meta
+        self.session = session
+        self.filterbank = filterbank
+        self._input = session.get_inputs()[0].name
+
+    @classmethod
+    def load(cls, directory: str | Path, threads: int = 1) -> OnnxClassifier:
+        """Open an export made by :func:`export_onnx` with ``threads`` intra-op threads.
+
+        Raises:
+            BiodivError: not an export of an audio bundle (missing files or another modality).
+        """
+        import onnxruntime as ort
+
+        d = Path(directory)
+        if not (d / ONNX_MODEL).is_file() or not (d / MEL).is_file():
+            raise BiodivError(f"{d} is not an ONNX audio export (needs {ONNX_MODEL}, {MEL} and {META})")
+        meta = read_meta(d)
+        if meta.modality != "audio":
+            raise BiodivError(f"{d} exports a {meta.modality} bundle, not audio")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(d / ONNX_MODEL), opts, providers=["CPUExecutionProvider"])
+        return cls(meta, session, np.load(d / MEL))
+
+    @property
+    def labels(self) -> list[str]:
+        """Ordered class labels."""
+        return self.meta.labels
+
+    def logits(self, batch: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Raw logits ``(N, C)`` for ``(N, 1, n_mels, frames)`` float32 input."""
+        out = [self.session.run(None, {self._input: np.ascontiguousarray(batch[i : i + batch_size])})[0]
+               for i in range(0, batch.shape[0], batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
+    def predict(self, batch: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Calibrated probabilities ``(N, C)``: ``softmax(logits / temperature)`` as in the bundle."""
+        return softmax(self.logits(batch, batch_size) / self.meta.temperature)

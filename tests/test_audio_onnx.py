@@ -1,0 +1,112 @@
+"""The ONNX inference path of recordings gives the PyTorch bundle's results without loading PyTorch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.audio import AudioPreprocessing, mel_filterbank
+from models.audio_onnx import OnnxClassifier, export_onnx
+from models.bundle import BundleMeta, Classifier, save_bundle
+from models.catalogue import Catalogue
+from models.classifier import create_classifier
+from models.detect import classify_windows
+from models.errors import BiodivError
+
+ROOT = Path(__file__).resolve().parents[1]
+LABELS = ["Lithobates catesbeianus", "Sus scrofa", "blank"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> tuple[Path, Path]:
+    """A seeded random audio bundle (default preprocessing, temperature 1.7) and its ONNX export."""
+    root = tmp_path_factory.mktemp("onnx")
+    torch.manual_seed(3)
+    model, _ = create_classifier("mobilenetv3_small_050", len(LABELS), 1, "none")
+    save_bundle(root / "bundle", model, BundleMeta(modality="audio", arch="mobilenetv3_small_050", in_chans=1,
+                                                   labels=LABELS, preprocessing=dict(AudioPreprocessing().__dict__),
+                                                   temperature=1.7))
+    export_onnx(root / "bundle", root / "onnx")
+    return root / "bundle", root / "onnx"
+
+
+def _torch_reference(pre: AudioPreprocessing, windows: np.ndarray) -> np.ndarray:
+    """The log-mel of ``torch.stft`` (the training-time implementation before the SciPy one)."""
+    x = torch.from_numpy(windows)
+    spec = torch.stft(x, pre.n_fft, pre.hop_length, window=torch.hann_window(pre.n_fft), center=True,
+                      return_complex=True).abs().pow(2)
+    fb = torch.from_numpy(mel_filterbank(pre.sample_rate_hz, pre.n_fft, pre.n_mels, pre.fmin_hz, pre.fmax_hz))
+    db = 10.0 * torch.log10(torch.matmul(fb, spec) + 1e-10)
+    return ((db - db.mean(dim=(1, 2), keepdim=True)) / (db.std(dim=(1, 2), keepdim=True) + 1e-3)).numpy()
+
+
+def test_scipy_spectrogram_equals_torch_stft():
+    pre = AudioPreprocessing()
+    rng = np.random.default_rng(0)
+    t = np.arange(66150) / 22050
+    windows = np.stack([0.1 * rng.standard_normal(66150), 0.5 * np.sin(2 * np.pi * 3000 * t),
+                        np.zeros(66150)]).astype(np.float32)
+    ours, ref = pre.spectrograms(windows), _torch_reference(pre, windows)
+    assert ours.shape == ref.shape == (3, 64, 130)
+    # float32 rounding of near-zero power (bands far from the pure tone) moves a few cells by < 0.01
+    np.testing.assert_allclose(ours, ref, atol=1e-2)
+    assert np.abs(ours - ref).mean() < 1e-3
+    assert np.isfinite(ours).all() and (ours[2] == 0).all()  # silence: zeros, never NaN
+    assert pre.spectrograms(np.zeros((0, 66150), np.float32)).shape == (0, 64, 130)
+
+
+def test_onnx_export_gives_the_bundles_probabilities(exported):
+    bundle, onnx_dir = exported
+    torch_clf, onnx_clf = Classifier.load(bundle), OnnxClassifier.load(onnx_dir)
+    assert onnx_clf.labels == LABELS and onnx_clf.meta.model_version == torch_clf.meta.model_version
+    rng = np.random.default_rng(1)
+    for frames in (130, 44):  # dynamic time axis (shorter windows)
+        x = rng.standard_normal((5, 1, 64, frames)).astype(np.float32)
+        np.testing.assert_allclose(onnx_clf.predict(x, batch_size=2), torch_clf.predict(x), atol=1e-5)
+    assert onnx_clf.predict(np.zeros((0, 1, 64, 130), np.float32)).shape == (0, 3)
+
+
+def test_recording_through_onnx_equals_pytorch(exported, cases):
+    bundle, onnx_dir = exported
+    media = {"mediaID": "m", "modality": "audio", "timestamp": "2024-06-01T12:00:00+08:00"}
+    path = cases / "BR-14.wav"
+    a, ch_a = classify_windows(Classifier.load(bundle), media, path, Catalogue.load(), 3, channels="each")
+    b, ch_b = classify_windows(OnnxClassifier.load(onnx_dir), media, path, Catalogue.load(), 3, channels="each")
+    assert ch_a == ch_b == [0, 0, 1, 1]
+    assert [(p.start_s, p.end_s, p.scientificName, p.observationType) for p in a] == [
+        (p.start_s, p.end_s, p.scientificName, p.observationType) for p in b]
+    np.testing.assert_allclose([p.classificationProbability for p in a], [p.classificationProbability for p in b],
+                               atol=1e-5)
+
+
+def test_not_an_export_is_a_clear_error(exported, tmp_path):
+    bundle, _ = exported
+    with pytest.raises(BiodivError, match="not an ONNX audio export"):
+        OnnxClassifier.load(bundle)
+
+
+def test_the_recording_path_loads_no_pytorch(exported, cases):
+    _, onnx_dir = exported
+    code = f"""
+import sys
+from pathlib import Path
+from models.audio_onnx import OnnxClassifier
+from models.catalogue import Catalogue
+from pipeline.params import PredictAudioParams
+from pipeline.stages import predict_audio
+media = [{{"mediaID": "m", "deploymentID": "d", "stationID": "s", "filePath": "BR-16/normal_6s.wav",
+          "modality": "audio", "timestamp": ""}}]
+r = predict_audio.run(PredictAudioParams(), media, Path({str(cases)!r}), OnnxClassifier.load({str(onnx_dir)!r}),
+                      Catalogue.load())
+assert len(r["windows"]) == 2 and len(r["indices"]) == 1, r
+loaded = sorted(m for m in ("torch", "timm", "librosa") if m in sys.modules)
+print("LOADED", loaded)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "LOADED []" in out.stdout
