@@ -40,7 +40,15 @@ from sqlalchemy.orm import Session
 
 from models.catalogue import Catalogue
 from models.db import Deployment, Detection, Event, Media, Station
-from models.privacy import generalisation_note, generalise, is_private, sensitive_deployments, sensitive_names
+from models.privacy import (
+    PRIVATE_NAMES,
+    PRIVATE_OBSERVATION_TYPES,
+    generalisation_note,
+    generalise,
+    is_private,
+    sensitive_deployments,
+    sensitive_names,
+)
 
 log = logging.getLogger(__name__)
 
@@ -214,8 +222,6 @@ def _sites(session: Session, catalogue: Catalogue, public: bool, precision_deg: 
 
 def _private_media(session: Session) -> set[str]:
     """Media IDs holding a detection of a person or a vehicle."""
-    from models.privacy import PRIVATE_NAMES, PRIVATE_OBSERVATION_TYPES
-
     q = select(Detection.mediaID).where(
         Detection.observationType.in_(PRIVATE_OBSERVATION_TYPES)
         | func.lower(Detection.scientificName).in_(PRIVATE_NAMES))
