@@ -293,7 +293,7 @@ def export_camtrap_dp(session: Session, out_dir: str | Path, catalogue: Catalogu
 
     def media_rows() -> Iterator[dict]:
         for m in session.scalars(select(Media).order_by(Media.mediaID)).yield_per(2000):
-            where = m.filePath or m.fileName
+            where = m.fileName or m.filePath
             if m.deploymentID not in kept_sites:
                 report.warn("media", m.mediaID, where, f"deployment {m.deploymentID!r} is not exported")
                 continue
@@ -303,8 +303,8 @@ def export_camtrap_dp(session: Session, out_dir: str | Path, catalogue: Catalogu
             stamp = _aware(m.timestamp)
             if stamp is None:
                 reason = ("no capture timestamp" if not m.timestamp else "timestamp without UTC offset")
-                report.warn("media", m.mediaID, where, f"{reason} (timestampIssues={m.timestampIssues or 'none'}); "
-                            "Camtrap DP requires a timestamp with time zone")
+                report.warn("media", m.mediaID, where, f"{reason} (timestampIssues={m.timestampIssues or 'none'}; "
+                            f"stored as {m.filePath}); Camtrap DP requires a timestamp with time zone")
                 continue
             mediatype = m.fileMediatype or ""
             if mediatype.split("/")[0] not in ("image", "video", "audio"):
