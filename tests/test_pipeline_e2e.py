@@ -81,7 +81,7 @@ def workspace(tmp_path_factory) -> Path:
 def test_every_stage_ran_and_left_its_outputs(workspace):
     log = (workspace / "first_repro.log").read_text()
     for stage in ("ingest", "preprocess_images", "preprocess_audio", "split", "train_images", "train_audio",
-                  "evaluate_images", "evaluate_audio", "predict", "publish"):
+                  "evaluate_images", "evaluate_audio", "predict", "export_audio", "predict_audio", "publish"):
         assert f"Running stage '{stage}'" in log
     for modality in ("image", "audio"):
         ev = json.loads((workspace / f"reports/eval_{modality}.json").read_text())
@@ -101,22 +101,44 @@ def test_corrupt_file_is_rejected_and_the_rest_processed(workspace):
     assert rejected[0] == "filePath,reason,detail"
     assert len(rejected) == 2 and rejected[1].startswith("demo-1/cam-arc/broken-upload.jpg,truncated,")
     pred = json.loads((workspace / "reports/predict.json").read_text())
-    assert pred["by_modality"] == {"image": STATION_IMAGES, "audio": STATION_WINDOWS}
+    assert pred["by_modality"]["image"] == STATION_IMAGES
+    audio = json.loads((workspace / "reports/predict_audio.json").read_text())
+    assert (audio["recordings"], audio["windows"], audio["rejected"]) == (STATION_RECORDINGS, STATION_WINDOWS, 0)
+    # one acoustic-index segment per recording (all last at most 120 s: 60 s segments, >= 10 s tail)
+    assert audio["index_segments"] == 24 * 1 + 2 + 1
+
+
+def _audio_detected(workspace: Path) -> int:
+    return json.loads((workspace / "reports/predict_audio.json").read_text())["detections"]
 
 
 def test_database_holds_a_classification_for_every_image_and_window(workspace):
     con = sqlite3.connect(workspace / "var/biodiv.db")
     rows = con.execute("SELECT modality, count(*), count(DISTINCT mediaID) FROM detections GROUP BY modality"
                        " ORDER BY modality").fetchall()
-    assert rows == [("audio", STATION_WINDOWS, STATION_RECORDINGS), ("image", STATION_IMAGES, STATION_IMAGES)]
+    # audio: only windows at or above their species' threshold are published (all are in windows.csv)
+    detected = _audio_detected(workspace)
+    assert [r for r in rows if r[0] == "image"] == [("image", STATION_IMAGES, STATION_IMAGES)]
+    assert sum(r[1] for r in rows if r[0] == "audio") == detected
+    assert con.execute("SELECT count(*) FROM detections WHERE modality = 'audio' AND (eventID IS NULL"
+                       " OR classificationProbability < 0.5)").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM acoustic_indices").fetchone()[0] == 27
+    assert con.execute("SELECT count(*) FROM events WHERE modality = 'audio'").fetchone()[0] == json.loads(
+        (workspace / "reports/predict_audio.json").read_text())["events"]
     bad = con.execute("SELECT count(*) FROM detections WHERE classificationProbability NOT BETWEEN 0 AND 1"
                       " OR modelVersion NOT LIKE 'biodiv-%-classifier/1' OR isInvasive IS NULL"
                       " OR (scientificName IS NULL) != (observationType = 'blank')").fetchone()[0]
     assert bad == 0
     # Song Meter file names give local times; Europe/Paris in May is UTC+2.
-    jura = con.execute("SELECT eventStart, eventStartUTC FROM detections d JOIN media m USING (mediaID)"
-                       " WHERE m.fileName = 'S4A03895_20190522_170000.wav' AND d.start_s = 3.0").fetchone()
-    assert jura[0] == "2019-05-22T17:00:03+02:00" and jura[1].startswith("2019-05-22 15:00:03")
+    import csv
+
+    with open(workspace / "data/predictions/audio/windows.csv", newline="") as fh:
+        jura = [r for r in csv.DictReader(fh) if r["filePath"].endswith("S4A03895_20190522_170000.wav")]
+    assert [r["eventStart"] for r in jura] == ["2019-05-22T17:00:00+02:00", "2019-05-22T17:00:03+02:00",
+                                              "2019-05-22T17:00:06+02:00", "2019-05-22T17:00:09+02:00"]
+    start = con.execute("SELECT segmentStart, segmentStartUTC FROM acoustic_indices a JOIN media m USING (mediaID)"
+                        " WHERE m.fileName = 'S4A03895_20190522_170000.wav'").fetchone()
+    assert start[0] == "2019-05-22T17:00:00+02:00" and start[1].startswith("2019-05-22 15:00:00")
     inv = con.execute("SELECT count(*) FROM detections WHERE isInvasive = 1 AND scientificName != "
                       "'Lithobates catesbeianus'").fetchone()[0]
     assert inv == 0
@@ -139,7 +161,7 @@ def test_second_repro_reruns_nothing_and_status_is_clean(workspace):
 def test_publish_is_idempotent(workspace):
     _run([sys.executable, "-m", "pipeline.stages.publish"], workspace)
     con = sqlite3.connect(workspace / "var/biodiv.db")
-    assert con.execute("SELECT count(*) FROM detections").fetchone()[0] == STATION_IMAGES + STATION_WINDOWS
+    assert con.execute("SELECT count(*) FROM detections").fetchone()[0] == STATION_IMAGES + _audio_detected(workspace)
     assert con.execute("SELECT count(*) FROM media").fetchone()[0] == STATION_IMAGES + STATION_RECORDINGS
 
 
