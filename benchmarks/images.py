@@ -79,14 +79,14 @@ def _peak_mb(workers: _WorkerPeak | None = None) -> tuple[float, float]:
 
 
 def _run_ours(bundle: str, files: list[str], repeat: int, workers: int, batch_size: int,
-              oversample: float | None, q) -> None:
+              oversample: float | None, threads: int, q) -> None:
     import torch
 
     from models.bundle import Classifier
     from models.camtrap import classify_camera_media
     from models.catalogue import Catalogue
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     clf, cat = Classifier.load(bundle), Catalogue.load()
     pre = clf.meta.image_preprocessing()
     if oversample:
@@ -103,14 +103,14 @@ def _run_ours(bundle: str, files: list[str], repeat: int, workers: int, batch_si
            "rejected": len(res.rejected), "peak": _peak_mb(sampler), "decode_target_px": pre.decode_target_px})
 
 
-def _run_timm(bundle: str, files: list[str], repeat: int, batch_size: int, q) -> None:
+def _run_timm(bundle: str, files: list[str], repeat: int, batch_size: int, threads: int, q) -> None:
     import torch
     from PIL import Image
     from timm.data import create_transform, resolve_data_config
 
     from models.bundle import Classifier
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     clf = Classifier.load(bundle)
     pre = clf.meta.image_preprocessing()
     cfg = resolve_data_config({"input_size": (3, pre.size_px, pre.size_px), "mean": pre.mean, "std": pre.std,
@@ -158,16 +158,16 @@ def _child(target, *args) -> dict:
 
 
 def bench(name: str, bundle: str, files: list[str], repeat: int, workers: int, batch_size: int,
-          oversample: float | None = None) -> dict:
+          oversample: float | None = None, threads: int = 2) -> dict:
     """Run (a), (b), (c) on ``files`` and print one block of figures; returns them."""
     for f in files:  # warm the file cache so no variant pays for the first read
         Path(f).read_bytes()
-    a = _child(_run_ours, bundle, files, repeat, workers, batch_size, oversample)
-    b = _child(_run_timm, bundle, files, repeat, batch_size)
+    a = _child(_run_ours, bundle, files, repeat, workers, batch_size, oversample, threads)
+    b = _child(_run_timm, bundle, files, repeat, batch_size, threads)
     c = _child(_run_imread, files, repeat)
     ips = {k: v["n"] / v["elapsed"] for k, v in (("a", a), ("b", b), ("c", c))}
     agree = sum(x == y for x, y in zip(a["top1"], b["top1"], strict=True)) / len(files)
-    print(f"\n== {name}: {len(files)} images x {repeat} passes ==")
+    print(f"\n== {name}: {len(files)} images x {repeat} passes, {threads} torch thread(s) in (a) and (b) ==")
     print(f"(a) ours (JPEG decoded to >= {a['decode_target_px']} px, {workers} workers, batch {batch_size}):"
           f" {ips['a']:8.1f} images/s"
           f"  peak RSS {a['peak'][0]:.0f} MB (largest worker {a['peak'][1]:.0f} MB), rejected {a['rejected']}")
@@ -200,6 +200,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="passes over each file set per variant")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads, the same for (a) and (b)")
     ap.add_argument("--decode-oversample", type=float, default=None,
                     help="override the bundle's ImagePreprocessing.decode_oversample for (a)")
     args = ap.parse_args()
@@ -224,7 +225,7 @@ def main() -> None:
                         f"{args.full_res_min_width} px wide)", full), ("training images", training)):
         if files:
             bench(name, args.bundle, [str(f.resolve()) for f in files], args.repeat, args.workers, args.batch_size,
-                  args.decode_oversample)
+                  args.decode_oversample, args.threads)
 
 
 if __name__ == "__main__":

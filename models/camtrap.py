@@ -71,8 +71,9 @@ def _decoded(items: list[tuple[ImagePreprocessing, str, str]], workers: int,
 
     Workers are ``spawn``-started: forking the caller, which runs torch's thread pools, can deadlock
     the children (it did here with a fork-based ``torch.utils.data.DataLoader``). They get bound
-    methods of ``ImagePreprocessing`` (module ``models.imaging``: OpenCV and Pillow, no torch), so
-    bad files come back as their ``MediaError``.
+    methods of ``ImagePreprocessing`` (module ``models.imaging``: OpenCV and Pillow), so bad files
+    come back as their ``MediaError``; as with any ``spawn`` start they also import the caller's
+    ``__main__`` module once (a second or two for the predict stage, which imports torch).
     """
     if workers <= 0 or len(items) < MIN_IMAGES_FOR_WORKERS:
         for pre, path, name in items:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     create_engine,
     event,
@@ -127,7 +128,7 @@ class Detection(Base):
         Index("ix_detections_deployment_time", "deploymentID", "eventStartUTC", "detectionID"),
         Index("ix_detections_invasive_time", "isInvasive", "eventStartUTC", "detectionID"),
         Index("ix_detections_prob_id", "classificationProbability", "detectionID"),
-        Index("ix_detections_media_type", "mediaID", "observationType"),
+        Index("ix_detections_media_private", "mediaID", "observationType", "scientificName"),  # migration 0005b
         Index("ix_detections_station_day", "stationID", "observationType", "scientificName", "eventStart"),
     )
 
@@ -170,6 +171,16 @@ class Event(Base):
         Index("ix_events_time_id", "eventStartUTC", "eventID"),
         Index("ix_events_station_time", "stationID", "eventStartUTC", "eventID"),
     )
+
+
+class StatsCache(Base):
+    """A computed statistic (serialised reply) shared by every service process; ``cacheKey`` is the
+    SHA-256 of the query, ``computedUTC`` when it was computed (naive UTC). Migration 0005c."""
+
+    __tablename__ = "stats_cache"
+    cacheKey: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    computedUTC: Mapped[datetime] = mapped_column(DateTime)
 
 
 class AcousticIndex(Base):
@@ -216,6 +227,10 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
+            # reads through memory-mapped I/O (no read() syscall and copy per page) and a 32 MiB page
+            # cache per connection: about 3x faster index lookups on a 1 GB database (benchmarks/api_load.py)
+            cur.execute("PRAGMA mmap_size=1073741824")
+            cur.execute("PRAGMA cache_size=-32768")
             cur.close()
     return engine
 

@@ -40,7 +40,15 @@ from sqlalchemy.orm import Session
 
 from models.catalogue import Catalogue
 from models.db import Deployment, Detection, Event, Media, Station
-from models.privacy import generalisation_note, generalise, is_private, sensitive_deployments, sensitive_names
+from models.privacy import (
+    PRIVATE_NAMES,
+    PRIVATE_OBSERVATION_TYPES,
+    generalisation_note,
+    generalise,
+    is_private,
+    sensitive_deployments,
+    sensitive_names,
+)
 
 log = logging.getLogger(__name__)
 
@@ -214,8 +222,6 @@ def _sites(session: Session, catalogue: Catalogue, public: bool, precision_deg: 
 
 def _private_media(session: Session) -> set[str]:
     """Media IDs holding a detection of a person or a vehicle."""
-    from models.privacy import PRIVATE_NAMES, PRIVATE_OBSERVATION_TYPES
-
     q = select(Detection.mediaID).where(
         Detection.observationType.in_(PRIVATE_OBSERVATION_TYPES)
         | func.lower(Detection.scientificName).in_(PRIVATE_NAMES))
@@ -287,7 +293,7 @@ def export_camtrap_dp(session: Session, out_dir: str | Path, catalogue: Catalogu
 
     def media_rows() -> Iterator[dict]:
         for m in session.scalars(select(Media).order_by(Media.mediaID)).yield_per(2000):
-            where = m.filePath or m.fileName
+            where = m.fileName or m.filePath
             if m.deploymentID not in kept_sites:
                 report.warn("media", m.mediaID, where, f"deployment {m.deploymentID!r} is not exported")
                 continue
@@ -297,8 +303,8 @@ def export_camtrap_dp(session: Session, out_dir: str | Path, catalogue: Catalogu
             stamp = _aware(m.timestamp)
             if stamp is None:
                 reason = ("no capture timestamp" if not m.timestamp else "timestamp without UTC offset")
-                report.warn("media", m.mediaID, where, f"{reason} (timestampIssues={m.timestampIssues or 'none'}); "
-                            "Camtrap DP requires a timestamp with time zone")
+                report.warn("media", m.mediaID, where, f"{reason} (timestampIssues={m.timestampIssues or 'none'}; "
+                            f"stored as {m.filePath}); Camtrap DP requires a timestamp with time zone")
                 continue
             mediatype = m.fileMediatype or ""
             if mediatype.split("/")[0] not in ("image", "video", "audio"):

@@ -1,8 +1,9 @@
 """The field failure cases of ``../shared/cases`` (see its ``cases.json``) as tests of the product.
 
 Each test names its case. Upload-API cases (BR-22's HTTP side, BR-24) are covered by the serve tests;
-here BR-22 is checked at ingest level. BR-12, BR-13 and BR-20 are only partly handled by the current
-code: their tests check what holds today (no crash, a reason per file, no time read as UTC).
+here BR-22 is checked at ingest level. BR-12 (video) is tested in full in ``tests/test_cases_images.py``;
+BR-13 and BR-20 are only partly handled here: these tests check no crash, a reason per file, no time
+read as UTC.
 """
 
 from __future__ import annotations
@@ -196,7 +197,7 @@ def test_br10_same_name_on_two_cards_gives_two_records(cases, tmp_path):
     assert a.timestampIssues == b.timestampIssues == "no_timezone"
 
 
-# --- BR-12 video files (partly handled: reported, never fatal) --------------------------------------------------
+# --- BR-12 video files (never fatal; frames, offsets and rejections: tests/test_cases_images.py) -----------------
 
 
 def test_br12_video_files_never_abort_a_batch(cases, tmp_path):

@@ -389,3 +389,36 @@ def test_publish_writes_events_and_links_detections(tmp_path, tiny_classifiers, 
         assert ev.eventStart == "2024-06-01T10:00:01+08:00" and ev.eventStartUTC == datetime(2024, 6, 1, 2, 0, 1)
         assert {d.eventID for d in s.scalars(select(Detection))} == {ev.eventID}
     engine.dispose()
+
+
+def test_exif_orientation_holds_at_reduced_decode_scale():
+    im = Image.new("RGB", (1600, 1200), (10, 10, 10))
+    im.paste((255, 255, 255), (0, 0, 200, 200))  # marker at the stored top-left
+    exif = Image.Exif()
+    exif[274] = 6  # rotate 90 degrees clockwise for display
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", exif=exif.tobytes())
+    img = decode_image(buf.getvalue(), target_px=128)
+    assert img.shape == (200, 150, 3)  # displayed: 1200 wide x 1600 tall, at 1/8
+    assert img[:20, -20:].mean() > 200 and img[-20:, :20].mean() < 40  # marker now at the top-right
+
+
+def test_decode_workers_give_the_same_results_and_record_bad_files(tmp_path, tiny_classifiers):
+    from models.camtrap import MIN_IMAGES_FOR_WORKERS, classify_camera_media
+
+    rng = np.random.default_rng(1)
+    media = []
+    for i in range(MIN_IMAGES_FOR_WORKERS + 2):
+        data = _jpeg(tuple(int(v) for v in rng.integers(0, 255, 3)), size=(120, 90))
+        if i == 5:
+            data = data[: len(data) // 2]  # truncated: no end-of-image marker
+        (tmp_path / f"img_{i:03d}.jpg").write_bytes(data)
+        media.append({"mediaID": f"m{i}", "deploymentID": "cam", "filePath": f"img_{i:03d}.jpg", "modality": "image",
+                      "timestamp": ""})
+    runs = [classify_camera_media(tiny_classifiers[0], media, tmp_path, Catalogue.load(), 3, 8, workers)
+            for workers in (0, 2)]
+    for res in runs:
+        assert [(r.filePath, r.reason) for r in res.rejected] == [("img_005.jpg", "truncated")]
+        assert len(res.predictions) == len(media) - 1 and res.probs.shape == (len(media) - 1, 3)
+    assert [p.mediaID for p in runs[0].predictions] == [p.mediaID for p in runs[1].predictions]
+    np.testing.assert_allclose(runs[0].probs, runs[1].probs, atol=1e-6)

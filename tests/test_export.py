@@ -74,8 +74,8 @@ def test_br03_media_without_time_is_rejected_naming_the_file(seeded, tmp_path):
     session, ids = seeded
     report = export_camtrap_dp(session, tmp_path / "pkg", Catalogue.load())
     media_warning, obs_warning = report.warnings
-    assert (media_warning["table"], media_warning["id"], media_warning["file"]) == ("media", "c8", "S1-cam/c8.jpg")
-    assert media_warning["reason"].startswith("no capture timestamp (timestampIssues=missing)")
+    assert (media_warning["table"], media_warning["id"], media_warning["file"]) == ("media", "c8", "c8.jpg")
+    assert media_warning["reason"].startswith("no capture timestamp (timestampIssues=missing; stored as S1-cam/c8.jpg)")
     assert (obs_warning["table"], obs_warning["id"]) == ("observations", ids["n1"])
     assert rows(tmp_path / "pkg" / "warnings.csv") == report.warnings
     assert "c8" not in {m["mediaID"] for m in rows(tmp_path / "pkg" / "media.csv")}

@@ -127,7 +127,7 @@ def test_export_endpoints_public_and_reviewer(app_ids):
     media = list(csv.DictReader(io.StringIO(zf.read("media.csv").decode())))
     assert "c7" not in {m["mediaID"] for m in media} and len(media) == 8
     warnings = list(csv.DictReader(io.StringIO(zf.read("warnings.csv").decode())))
-    assert {"table": "media", "id": "c8", "file": "S1-cam/c8.jpg"}.items() <= warnings[0].items()
+    assert {"table": "media", "id": "c8", "file": "c8.jpg"}.items() <= warnings[0].items()
     occ = list(csv.DictReader(io.StringIO(client.get("/v1/export/dwc").text)))
     assert {o["occurrenceID"] for o in occ} == {"e1", "e2"}  # event-level: the database has events
     as_role(app, Role.reviewer)
@@ -141,3 +141,24 @@ def test_untimed_detection_is_listed_but_never_in_time_ranges(app_ids):
     ranged = client.get("/v1/detections", params={"start": "2000-01-01T00:00:00Z", "limit": 500}).json()["items"]
     assert "n1" not in keys(ranged, ids) and len(ranged) == 9
     assert ROWS["n1"][2] == ""
+
+
+def test_statistics_are_computed_once_for_all_workers(settings, monkeypatch):
+    """Two app instances (two uvicorn workers) on one database share computed statistics (stats_cache)."""
+    from models import stats
+
+    seed_history(settings.database_url)
+    calls = []
+    real = stats.diel_activity
+    monkeypatch.setattr(stats, "diel_activity", lambda *a, **k: calls.append(1) or real(*a, **k))
+    with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
+        a = first.get("/v1/stations/S1/stats/diel").json()
+        b = second.get("/v1/stations/S1/stats/diel").json()
+        assert a == b and a["hours"][S][6] == 2 and calls == [1]
+        second.get("/v1/stations/S1/stats/diel", params={"level": "event"})
+        assert calls == [1, 1]  # another query is another entry
+    fresh = settings.model_copy(update={"stats_cache_s": 0.0})
+    with TestClient(create_app(fresh)) as nocache:
+        nocache.get("/v1/stations/S1/stats/diel")
+        nocache.get("/v1/stations/S1/stats/diel")
+    assert len(calls) == 4  # TTL 0: computed every time

@@ -7,13 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 from sqlalchemy import ColumnElement, func, select
+from starlette.concurrency import run_in_threadpool
 
 from models.catalogue import normalise_name
 from models.db import Detection
 from models.privacy import public_detections
 from serve.auth import PrincipalDep, Role
-from serve.deps import CatalogueDep, SessionDep, SettingsDep
 from serve.paging import (
     SortKey,
     csv_response,
@@ -100,8 +101,7 @@ def run_listing(session, model, pk, q, conds):
 
 @router.get("/detections", response_model=DetectionPage,
             responses={200: {"content": {"text/csv": {}}, "description": "a page as JSON or CSV"}})
-def list_detections(q: Annotated[DetectionQuery, Query()], request: Request, session: SessionDep,
-                    catalogue: CatalogueDep, settings: SettingsDep, principal: PrincipalDep):
+async def list_detections(q: Annotated[DetectionQuery, Query()], request: Request, principal: PrincipalDep):
     """Detections matching every given filter, sorted by ``sort`` (event time by default; untimed last),
     one page of ``limit`` at a time: pass the reply's ``next_cursor`` as ``cursor`` for the next page.
 
@@ -109,12 +109,27 @@ def list_detections(q: Annotated[DetectionQuery, Query()], request: Request, ses
     nothing gives an empty page (200). ``format=csv`` or ``Accept: text/csv`` answers CSV, with the next
     cursor in the ``X-Next-Cursor`` header.
     """
-    check_limit(q.limit, settings.page_size_max)
-    conds = listing_filters(Detection, q)
+    return await listing_response(request, q, principal, Detection, Detection.detectionID, DETECTION_FIELDS,
+                                  list(DetectionOut.model_fields), public_detections, "detections.csv")
+
+
+async def listing_response(request: Request, q, principal, model, pk, item_fields: list[str], csv_columns: list[str],
+                           public_filter, filename: str) -> Response:
+    """Run a listing query in one worker thread (one session, no per-dependency thread hops) and answer
+    JSON or CSV."""
+    state = request.app.state
+    check_limit(q.limit, state.settings.page_size_max)
+    conds = listing_filters(model, q)
     if not principal.at_least(Role.reviewer):
-        conds.append(public_detections())
-    rows, next_cursor, total = run_listing(session, Detection, Detection.detectionID, q, conds)
-    items = row_dicts(rows, DETECTION_FIELDS, catalogue)
-    if wants_csv(request, q.format):
-        return csv_response(items, list(DetectionOut.model_fields), next_cursor, total, "detections.csv")
-    return json_response({"total": total, "limit": q.limit, "next_cursor": next_cursor, "items": items})
+        conds.append(public_filter())
+    as_csv = wants_csv(request, q.format)
+
+    def work() -> Response:
+        with state.sessions() as session:
+            rows, next_cursor, total = run_listing(session, model, pk, q, conds)
+        items = row_dicts(rows, item_fields, state.catalogue)
+        if as_csv:
+            return csv_response(items, csv_columns, next_cursor, total, filename)
+        return json_response({"total": total, "limit": q.limit, "next_cursor": next_cursor, "items": items})
+
+    return await run_in_threadpool(work)

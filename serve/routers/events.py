@@ -8,10 +8,8 @@ from fastapi import APIRouter, Query, Request
 
 from models.db import Event
 from models.privacy import public_events
-from serve.auth import PrincipalDep, Role
-from serve.deps import CatalogueDep, SessionDep, SettingsDep
-from serve.paging import csv_response, json_response, row_dicts, wants_csv
-from serve.routers.detections import check_limit, listing_filters, run_listing
+from serve.auth import PrincipalDep
+from serve.routers.detections import listing_response
 from serve.schemas import EventOut, EventPage, EventQuery
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -20,16 +18,8 @@ EVENT_FIELDS = [f for f in EventOut.model_fields if not f.startswith("vernacular
 
 @router.get("/events", response_model=EventPage,
             responses={200: {"content": {"text/csv": {}}, "description": "a page as JSON or CSV"}})
-def list_events(q: Annotated[EventQuery, Query()], request: Request, session: SessionDep, catalogue: CatalogueDep,
-                settings: SettingsDep, principal: PrincipalDep):
+async def list_events(q: Annotated[EventQuery, Query()], request: Request, principal: PrincipalDep):
     """Events matching every given filter, with the same sorting, keyset paging and formats as
     ``/v1/detections``. Public callers never see events of people or vehicles."""
-    check_limit(q.limit, settings.page_size_max)
-    conds = listing_filters(Event, q)
-    if not principal.at_least(Role.reviewer):
-        conds.append(public_events())
-    rows, next_cursor, total = run_listing(session, Event, Event.eventID, q, conds)
-    items = row_dicts(rows, EVENT_FIELDS, catalogue)
-    if wants_csv(request, q.format):
-        return csv_response(items, list(EventOut.model_fields), next_cursor, total, "events.csv")
-    return json_response({"total": total, "limit": q.limit, "next_cursor": next_cursor, "items": items})
+    return await listing_response(request, q, principal, Event, Event.eventID, EVENT_FIELDS,
+                                  list(EventOut.model_fields), public_events, "events.csv")

@@ -10,14 +10,16 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.responses import Response
 from sqlalchemy import select
 
 from models import stats
 from models.db import Deployment, Station
 from serve.cache import ResultCache, get_result_cache
 from serve.deps import SessionDep
-from serve.schemas import CountsOut, CountsQuery, DielOut, PeriodCountOut, RichnessOut, StatsQuery
+from serve.schemas import CountsOut, CountsQuery, DielOut, RichnessOut, StatsQuery
 
 router = APIRouter(prefix="/v1/stations/{stationID}/stats", tags=["statistics"])
 CacheDep = Annotated[ResultCache, Depends(get_result_cache)]
@@ -39,34 +41,47 @@ def _args(q: StatsQuery) -> dict:
     return {"level": q.level, "start": _utc(q.start), "end": _utc(q.end), "min_probability": q.min_probability}
 
 
+def _cached_json(cache: ResultCache, key: tuple, build) -> Response:
+    """The JSON reply for ``key``: built once by ``build()`` (a dict), serialised with orjson and cached as
+    bytes, so a cache hit costs no re-serialisation (a day-by-day table of a station over years is MBs)."""
+    return Response(cache.get(key, lambda: orjson.dumps(build()), persist=True), media_type="application/json")
+
+
 @router.get("/counts", response_model=CountsOut)
 def station_counts(stationID: str, q: Annotated[CountsQuery, Query()], session: SessionDep,
-                   cache: CacheDep) -> CountsOut:
+                   cache: CacheDep) -> Response:
     """Records by species per local day, ISO week (``YYYY-Www``) or month; a station without records
     gives an empty list (200), an unknown station 404."""
     _known_station(session, stationID, cache)
-    rows = cache.get(("counts", stationID, q.model_dump_json()), lambda: stats.species_counts(
-        session, stationID, interval=q.interval, **_args(q)))
-    return CountsOut(stationID=stationID, interval=q.interval, level=q.level,
-                     counts=[PeriodCountOut(**asdict(r)) for r in rows])
+
+    def build() -> dict:
+        rows = stats.species_counts(session, stationID, interval=q.interval, **_args(q))
+        return {"stationID": stationID, "interval": q.interval, "level": q.level, "counts": [asdict(r) for r in rows]}
+
+    return _cached_json(cache, ("counts", stationID, q.model_dump_json()), build)
 
 
 @router.get("/diel", response_model=DielOut)
-def station_diel(stationID: str, q: Annotated[StatsQuery, Query()], session: SessionDep, cache: CacheDep) -> DielOut:
+def station_diel(stationID: str, q: Annotated[StatsQuery, Query()], session: SessionDep, cache: CacheDep) -> Response:
     """Diel activity: records per hour of the station's local time, per species and in total."""
     _known_station(session, stationID, cache)
-    hours = cache.get(("diel", stationID, q.model_dump_json()), lambda: stats.diel_activity(
-        session, stationID, **_args(q)))
-    total = [sum(h[i] for h in hours.values()) for i in range(24)]
-    return DielOut(stationID=stationID, level=q.level, hours=hours, total=total)
+
+    def build() -> dict:
+        hours = stats.diel_activity(session, stationID, **_args(q))
+        total = [sum(h[i] for h in hours.values()) for i in range(24)]
+        return {"stationID": stationID, "level": q.level, "hours": hours, "total": total}
+
+    return _cached_json(cache, ("diel", stationID, q.model_dump_json()), build)
 
 
 @router.get("/richness", response_model=RichnessOut)
 def station_richness(stationID: str, q: Annotated[StatsQuery, Query()], session: SessionDep,
-                     cache: CacheDep) -> RichnessOut:
+                     cache: CacheDep) -> Response:
     """Observed species richness, Chao2, the collector's curve and the Mao Tau species accumulation
     curve, with local days as sampling units."""
     _known_station(session, stationID, cache)
-    result = cache.get(("richness", stationID, q.model_dump_json()), lambda: stats.richness(
-        session, stationID, **_args(q)))
-    return RichnessOut(stationID=stationID, level=q.level, **asdict(result))
+
+    def build() -> dict:
+        return {"stationID": stationID, "level": q.level, **asdict(stats.richness(session, stationID, **_args(q)))}
+
+    return _cached_json(cache, ("richness", stationID, q.model_dump_json()), build)
