@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from models import __version__
@@ -43,6 +44,10 @@ def _sweep_alerts(sessions: sessionmaker) -> None:
             if n:
                 session.commit()
                 log.info("recorded %d invasive-species alerts for detections written outside the service", n)
+    except IntegrityError:
+        # Several server workers start together and sweep at once: the first to commit records the alerts,
+        # the others hit the unique alertKey and have nothing left to do.
+        log.info("alert sweep: another worker recorded the same alerts first")
     except Exception:  # noqa: BLE001 - a failed sweep must not stop the service; the next start retries
         log.exception("alert sweep failed")
 
