@@ -5,8 +5,10 @@ Speed comes from three things, each measured by ``benchmarks/images.py``:
 1. JPEGs are decoded at a reduced DCT scale (``cv2.IMREAD_REDUCED_COLOR_2/4/8``) chosen from the
    model input size (``ImagePreprocessing.decode_target_px``), so a 1920x1440 frame for a 128 px
    model decodes 1/16 of its pixels;
-2. decoding runs in worker processes (``concurrent.futures.ProcessPoolExecutor`` from a
-   ``spawn`` context) while the parent runs the model, with a bounded number of images in flight;
+2. decoding runs beside the model, with a bounded number of images in flight: in worker
+   processes (``concurrent.futures.ProcessPoolExecutor`` from a ``spawn`` context) for large drops,
+   in threads of the calling process for small ones (starting processes would cost more than they
+   save; OpenCV's ``imdecode`` and Pillow's ``resize`` release the GIL, so threads decode in parallel);
 3. the model sees batches of ``batch_size`` frames.
 
 A file that cannot be decoded is a rejection with a reason, never the end of the batch; videos are
@@ -20,7 +22,7 @@ import logging
 import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,15 +61,16 @@ class CameraResult:
     events: list[EventRecord] = field(default_factory=list)
 
 
-#: Below this many images, decoding stays in the calling process: starting workers costs about as
-#: much as decoding a few dozen reduced-size JPEGs.
+#: Below this many images, decoding runs in threads of the calling process: starting worker
+#: processes costs about as much as decoding a few dozen reduced-size JPEGs.
 MIN_IMAGES_FOR_WORKERS = 64
 
 
 def _decoded(items: list[tuple[ImagePreprocessing, str, str]], workers: int,
              window: int) -> Iterator[np.ndarray | MediaError]:
-    """Decode in input order with ``workers`` processes (0, or few images: in this process), at most
-    ``window`` images in flight (memory stays bounded on big drops).
+    """Decode in input order with ``workers`` processes (fewer than ``MIN_IMAGES_FOR_WORKERS`` images:
+    ``workers`` threads of this process; 0: serially here), at most ``window`` images in flight
+    (memory stays bounded on big drops).
 
     Workers are ``spawn``-started: forking the caller, which runs torch's thread pools, can deadlock
     the children (it did here with a fork-based ``torch.utils.data.DataLoader``). They get bound
@@ -75,12 +78,17 @@ def _decoded(items: list[tuple[ImagePreprocessing, str, str]], workers: int,
     come back as their ``MediaError``; as with any ``spawn`` start they also import the caller's
     ``__main__`` module once (a second or two for the predict stage, which imports torch).
     """
-    if workers <= 0 or len(items) < MIN_IMAGES_FOR_WORKERS:
+    if workers <= 0 or not items:
         for pre, path, name in items:
             yield pre.pixels_or_error(path, name)
         return
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=decode_worker_init) as pool:
+    pool: Executor
+    if len(items) < MIN_IMAGES_FOR_WORKERS:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=decode_worker_init)
+    with pool:
         pending: deque[Future] = deque()
         it = iter(items)
         for pre, path, name in it:

@@ -297,7 +297,7 @@ def test_strip_preprocessing_from_params():
 
 
 def test_reduced_decode_scale_follows_the_model_input():
-    assert ImagePreprocessing(size_px=128, crop_top_frac=0.04, crop_bottom_frac=0.04).decode_target_px == 418
+    assert ImagePreprocessing(size_px=128, crop_top_frac=0.04, crop_bottom_frac=0.04).decode_target_px == 557
     assert ImagePreprocessing(size_px=128, crop_top_frac=0.04, crop_bottom_frac=0.04,
                               decode_oversample=2.0).decode_target_px == 279
     assert ImagePreprocessing(size_px=128, decode_oversample=1.0).decode_target_px == 128
