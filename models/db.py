@@ -90,7 +90,24 @@ class Media(Base):
     created: Mapped[datetime] = mapped_column(DateTime, default=lambda: datetime.now(UTC).replace(tzinfo=None))
 
 
-class Detection(Base):
+class Classification:
+    """Columns of a classification, shared by media-level (``detections``) and event-level (``events``)
+    observations: Camtrap DP ``observationType``, ``scientificName``, ``classificationProbability``,
+    ``classificationMethod``, ``classifiedBy`` and ``classificationTimestamp``, plus the invasive flag,
+    the top-k alternatives and the model version."""
+
+    observationType: Mapped[str] = mapped_column(String(16), default="animal")
+    scientificName: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
+    classificationProbability: Mapped[float] = mapped_column(Float)
+    isInvasive: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    topK: Mapped[list] = mapped_column(JSON, default=list)
+    modelVersion: Mapped[str] = mapped_column(String(128), index=True)
+    classificationMethod: Mapped[str] = mapped_column(String(16), default="machine")
+    classifiedBy: Mapped[str] = mapped_column(String(256), default="")
+    classificationTimestamp: Mapped[str] = mapped_column(String(40), default="")
+
+
+class Detection(Classification, Base):
     """A machine classification of one image or one audio window (Camtrap DP observation).
 
     ``start_s``/``end_s`` are offsets in the media (0/0 for a still image); ``eventStart`` is the
@@ -107,15 +124,6 @@ class Detection(Base):
     end_s: Mapped[float] = mapped_column(Float, default=0.0)
     eventStart: Mapped[str] = mapped_column(String(40), default="")
     eventStartUTC: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
-    observationType: Mapped[str] = mapped_column(String(16), default="animal")
-    scientificName: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
-    classificationProbability: Mapped[float] = mapped_column(Float)
-    isInvasive: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
-    topK: Mapped[list] = mapped_column(JSON, default=list)
-    modelVersion: Mapped[str] = mapped_column(String(128), index=True)
-    classificationMethod: Mapped[str] = mapped_column(String(16), default="machine")
-    classifiedBy: Mapped[str] = mapped_column(String(256), default="")
-    classificationTimestamp: Mapped[str] = mapped_column(String(40), default="")
     eventID: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     #: audio analysed per channel: the channel index (0 = left); NULL for images and mixed-down audio.
     channel: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -133,7 +141,7 @@ class Detection(Base):
     )
 
 
-class Event(Base):
+class Event(Classification, Base):
     """An event-level observation (Camtrap DP ``observationLevel`` = ``event``).
 
     For camera traps an event is a sequence of media from one deployment closer than the sequence gap
@@ -156,15 +164,6 @@ class Event(Base):
     eventEnd: Mapped[str] = mapped_column(String(40), default="")
     eventStartUTC: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
     eventEndUTC: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    observationType: Mapped[str] = mapped_column(String(16), default="animal")
-    scientificName: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
-    classificationProbability: Mapped[float] = mapped_column(Float)
-    isInvasive: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
-    topK: Mapped[list] = mapped_column(JSON, default=list)
-    modelVersion: Mapped[str] = mapped_column(String(128), index=True)
-    classificationMethod: Mapped[str] = mapped_column(String(16), default="machine")
-    classifiedBy: Mapped[str] = mapped_column(String(256), default="")
-    classificationTimestamp: Mapped[str] = mapped_column(String(40), default="")
     channel: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (

@@ -77,8 +77,9 @@ class ListingParams(BaseModel):
     format: Literal["json", "csv"] | None = Field(None, description="reply format; default from the Accept header")
 
 
-class DetectionQuery(ListingParams):
-    """Filters and paging of ``GET /v1/detections``; unknown parameters are rejected (422)."""
+class ObservationFilters(ListingParams):
+    """Filters and paging shared by ``GET /v1/detections`` and ``GET /v1/events``; unknown parameters
+    are rejected (422)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -92,7 +93,6 @@ class DetectionQuery(ListingParams):
     min_probability: float | None = Field(None, ge=0.0, le=1.0)
     mediaID: str | None = None
     observationType: str | None = None
-    eventID: str | None = None
 
     @field_validator("scientificName")
     @classmethod
@@ -105,10 +105,16 @@ class DetectionQuery(ListingParams):
         return cleaned
 
     @model_validator(mode="after")
-    def _check_range(self) -> DetectionQuery:
+    def _check_range(self) -> ObservationFilters:
         if self.start and self.end and self.start > self.end:
             raise ValueError("start is after end")
         return self
+
+
+class DetectionQuery(ObservationFilters):
+    """Filters and paging of ``GET /v1/detections``: the shared filters plus the event a detection belongs to."""
+
+    eventID: str | None = None
 
 
 class MediaOut(BaseModel):
@@ -254,24 +260,8 @@ class EventPage(BaseModel):
     items: list[EventOut]
 
 
-class EventQuery(ListingParams):
-    """Filters and paging of ``GET /v1/events``; unknown parameters are rejected (422)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    stationID: str | None = None
-    deploymentID: str | None = None
-    scientificName: str | None = Field(None, description="matched case-insensitively after trimming whitespace")
-    invasive: bool | None = None
-    modality: Literal["image", "audio"] | None = None
-    start: AwareDatetime | None = Field(None, description="ISO 8601 with offset; eventStart >= start")
-    end: AwareDatetime | None = Field(None, description="ISO 8601 with offset; eventStart <= end")
-    min_probability: float | None = Field(None, ge=0.0, le=1.0)
-    mediaID: str | None = None
-    observationType: str | None = None
-
-    _clean_name = field_validator("scientificName")(DetectionQuery._clean_name.__func__)
-    _check_range = model_validator(mode="after")(DetectionQuery._check_range)
+class EventQuery(ObservationFilters):
+    """Filters and paging of ``GET /v1/events``."""
 
 
 class StatsQuery(BaseModel):
