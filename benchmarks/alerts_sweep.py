@@ -1,4 +1,4 @@
-"""Time the invasive-alert sweep (``models.alerts.record_alerts``) over a large synthetic database.
+"""Time the invasive-alert sweep (``models.store.alerts.record_alerts``) over a large synthetic database.
 
     .venv/bin/python benchmarks/alerts_sweep.py --detections 1000000
 
@@ -18,8 +18,8 @@ import typer
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from models.alerts import record_alerts
-from models.db import Detection, Media, create_schema, make_engine
+from models.store.alerts import record_alerts
+from models.store.db import Detection, Media, create_schema, make_engine
 
 
 def main(detections: int = typer.Option(1_000_000, min=10, help="synthetic detections to seed")) -> None:

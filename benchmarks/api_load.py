@@ -63,7 +63,7 @@ MEDIA_COLS = ["mediaID", "sha256", "deploymentID", "stationID", "filePath", "fil
 # --- seeding ---------------------------------------------------------------------------------------------------
 
 def _species():
-    from models.catalogue import Catalogue
+    from models.taxonomy.catalogue import Catalogue
 
     cat = Catalogue.load()
     names = [sp.scientificName for sp in cat]
@@ -117,8 +117,8 @@ def record_alerts_once(url: str) -> float:
     the service's start-up alert sweep finds nothing new instead of running during the measurement."""
     from sqlalchemy.orm import Session
 
-    from models.alerts import record_alerts
-    from models.db import make_engine
+    from models.store.alerts import record_alerts
+    from models.store.db import make_engine
 
     t0 = time.perf_counter()
     engine = make_engine(url)
@@ -133,7 +133,7 @@ def seed_sqlite(url: str, n: int) -> float:
     """Create and fill an SQLite database; returns seconds taken."""
     from sqlalchemy.engine import make_url
 
-    from models.db import create_schema, make_engine
+    from models.store.db import create_schema, make_engine
 
     t0 = time.perf_counter()
     path = Path(make_url(url).database)
@@ -181,7 +181,7 @@ def seed_postgres(url: str, n: int) -> float:
     """Reset the PostgreSQL database's ``public`` schema and fill it (``COPY``); returns seconds taken."""
     from sqlalchemy import create_engine, text
 
-    from models.db import create_schema, make_engine
+    from models.store.db import create_schema, make_engine
 
     t0 = time.perf_counter()
     eng = create_engine(url)

@@ -3,7 +3,7 @@
 Runs, in one process tree and on the same files (the station images, their full-resolution subset,
 then the training images):
 
-(a) our predict path end to end: ``models.camtrap.classify_camera_media`` exactly as the predict
+(a) our predict path end to end: ``models.inference.camtrap.classify_camera_media`` exactly as the predict
     stage calls it (file read, reduced-size JPEG decode in worker processes, info-strip crop,
     batched model, prediction rows);
 (b) the standard timm path with the same model and weights: ``PIL.Image.open(...).convert("RGB")``,
@@ -82,9 +82,9 @@ def _run_ours(bundle: str, files: list[str], repeat: int, workers: int, batch_si
               oversample: float | None, threads: int, q) -> None:
     import torch
 
-    from models.bundle import Classifier
-    from models.camtrap import classify_camera_media
-    from models.catalogue import Catalogue
+    from models.inference.camtrap import classify_camera_media
+    from models.learning.bundle import Classifier
+    from models.taxonomy.catalogue import Catalogue
 
     torch.set_num_threads(threads)
     clf, cat = Classifier.load(bundle), Catalogue.load()
@@ -108,7 +108,7 @@ def _run_timm(bundle: str, files: list[str], repeat: int, batch_size: int, threa
     from PIL import Image
     from timm.data import create_transform, resolve_data_config
 
-    from models.bundle import Classifier
+    from models.learning.bundle import Classifier
 
     torch.set_num_threads(threads)
     clf = Classifier.load(bundle)
@@ -179,7 +179,7 @@ def bench(name: str, bundle: str, files: list[str], repeat: int, workers: int, b
 
 
 def _images_under(folder: Path) -> list[Path]:
-    from models.imaging import sniff_mime
+    from models.media.imaging import sniff_mime
 
     out = []
     for p in sorted(folder.rglob("*")):
@@ -209,7 +209,8 @@ def main() -> None:
 
     import cv2
 
-    meta = json.loads(Path(args.bundle, "bundle.json").read_text())  # not models.bundle: keep torch out of here
+    # not models.learning.bundle: keep torch out of here
+    meta = json.loads(Path(args.bundle, "bundle.json").read_text())
     print(f"bundle {args.bundle}: {meta['arch']}, {len(meta['labels'])} classes, "
           f"input {meta['preprocessing']['size_px']} px")
     stations = _images_under(Path(args.stations))

@@ -14,14 +14,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.audio import probe_audio
-from models.catalogue import BLANK, Catalogue
-from models.errors import MediaError
-from models.hashing import media_id, sha256_file
-from models.imaging import DEFAULT_MAX_PIXELS, read_image_info, sniff_mime
-from models.tables import Rejection
-from models.timestamps import localise, parse_audiomoth_comment, read_guano, time_from_filename
-from models.video import VIDEO_MIMES, probe_video
+from models.media.audio import probe_audio
+from models.media.errors import MediaError
+from models.media.hashing import media_id, sha256_file
+from models.media.imaging import DEFAULT_MAX_PIXELS, read_image_info, sniff_mime
+from models.media.tables import Rejection
+from models.media.timestamps import localise, parse_audiomoth_comment, read_guano, time_from_filename
+from models.media.video import VIDEO_MIMES, probe_video
+from models.taxonomy.catalogue import BLANK, Catalogue
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def probe_media(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | No
         its UTC offset, else the WAV's GUANO ``Timestamp`` (``guano``), else the recorder file name
         ``PREFIX_YYYYMMDD_HHMMSS``; without a recorded offset the deployment's time zone applies).
 
-    Videos (AVI/MP4, recognised by content) are opened in a child process (``models.video``).
+    Videos (AVI/MP4, recognised by content) are opened in a child process (``models.media.video``).
 
     Raises:
         MediaError: unreadable, unsupported, corrupt, truncated, empty, too large; for video also
@@ -210,7 +210,7 @@ def ingest_stations(root: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
     outside a known deployment folder are rejected as ``unknown_deployment``. Capture times get the
     deployment's time zone (when the device wrote no offset), its clock correction
     (``clock_offsets_s[deploymentID]`` seconds, default 0) and are checked against its
-    ``deploymentStart``/``deploymentEnd`` (see ``models.timestamps.localise``).
+    ``deploymentStart``/``deploymentEnd`` (see ``models.media.timestamps.localise``).
 
     Raises:
         FileNotFoundError: no ``deployments.csv``.

@@ -1,5 +1,5 @@
 """Command line for data sharing: a Camtrap DP 1.0.2 package or a Darwin Core occurrence CSV from the
-detections database (the logic lives in ``models.export``)::
+detections database (the logic lives in ``models.store.export``)::
 
     python -m pipeline.export camtrap-dp exports/camtrap-dp      # public version, validated with frictionless
     python -m pipeline.export camtrap-dp exports/full --full     # exact coordinates, people and vehicles kept
@@ -18,9 +18,9 @@ from pathlib import Path
 import typer
 from sqlalchemy.orm import Session
 
-from models.catalogue import Catalogue
-from models.db import create_schema, make_engine
-from models.export import CAMTRAP_DP_PROFILE, export_camtrap_dp, export_dwc_occurrences, validate_package
+from models.store.db import create_schema, make_engine
+from models.store.export import CAMTRAP_DP_PROFILE, export_camtrap_dp, export_dwc_occurrences, validate_package
+from models.taxonomy.catalogue import Catalogue
 from pipeline.common import setup_logging
 from pipeline.params import load_params
 

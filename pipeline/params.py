@@ -107,7 +107,7 @@ def deployment_settings(deployments: dict[str, DeploymentSettings], deployment_i
 
 
 class AudioIndicesParams(_Strict):
-    """Acoustic indices (``models.acoustic_indices``): one row per ``segment_s`` of each recording."""
+    """Acoustic indices (``models.inference.acoustic_indices``): one row per ``segment_s`` of each recording."""
 
     enabled: bool = True
     segment_s: float = Field(60.0, gt=0)

@@ -40,7 +40,7 @@ def run(ctx: typer.Context, host: str = typer.Option("127.0.0.1", help="interfac
 def _session(database_url: str | None):
     from sqlalchemy.orm import Session
 
-    from models.db import create_schema, make_engine
+    from models.store.db import create_schema, make_engine
     from serve.app import _ensure_sqlite_folder
     from serve.settings import Settings
 
@@ -56,7 +56,7 @@ def keys_create(role: str = typer.Option(..., help="uploader, reviewer or admin"
                 name: str = typer.Option(..., help="who or what uses the key, e.g. station-1"),
                 database_url: str | None = DatabaseOpt) -> None:
     """Create a key and print it once (only its SHA-256 is stored; a lost key is revoked and replaced)."""
-    from models.keys import ApiKeyError, create_key
+    from models.store.keys import ApiKeyError, create_key
 
     with _session(database_url) as session:
         try:
@@ -70,7 +70,7 @@ def keys_create(role: str = typer.Option(..., help="uploader, reviewer or admin"
 @keys_cli.command("list")
 def keys_list(database_url: str | None = DatabaseOpt) -> None:
     """List keys (ID, role, name, created, revoked); secrets are not stored."""
-    from models.keys import list_keys
+    from models.store.keys import list_keys
 
     with _session(database_url) as session:
         for k in list_keys(session):
@@ -81,7 +81,7 @@ def keys_list(database_url: str | None = DatabaseOpt) -> None:
 @keys_cli.command("revoke")
 def keys_revoke(key_id: str, database_url: str | None = DatabaseOpt) -> None:
     """Revoke a key: requests with it are refused (401) from now on."""
-    from models.keys import ApiKeyError, revoke_key
+    from models.store.keys import ApiKeyError, revoke_key
 
     with _session(database_url) as session:
         try:
@@ -99,7 +99,7 @@ def labels_export(raw: Path = typer.Option(Path("data/raw"), help="raw data fold
                   database_url: str | None = DatabaseOpt) -> None:
     """Write human-reviewed detections into ``<raw>/{camera_traps,acoustic}/reviewed/`` for the next
     ``dvc add data/raw/camera_traps data/raw/acoustic && dvc repro``."""
-    from models.review import export_reviewed_labels
+    from models.store.review import export_reviewed_labels
     from serve.settings import Settings
 
     root = media_root or Settings().media_root

@@ -14,9 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from models import __version__
-from models.alerts import record_alerts
-from models.catalogue import Catalogue
-from models.db import create_schema, make_engine
+from models.store.alerts import record_alerts
+from models.store.db import create_schema, make_engine
+from models.taxonomy.catalogue import Catalogue
 from serve.classifiers import load_classifiers
 from serve.jobs import JobRunner
 from serve.routers import alerts, detections, health, jobs, keys, media, review, soundscape, species, stations
@@ -37,7 +37,7 @@ def _ensure_sqlite_folder(url: str) -> None:
 
 
 def _sweep_alerts(sessions: sessionmaker) -> None:
-    """One full alert sweep (``models.alerts.record_alerts``), logged; errors are logged, not raised."""
+    """One full alert sweep (``models.store.alerts.record_alerts``), logged; errors are logged, not raised."""
     try:
         with sessions() as session:
             n = record_alerts(session)

@@ -6,7 +6,7 @@ whose output depends on the caller (sensitive-species coordinates, media of peop
 ``PrincipalDep`` and check ``principal.at_least(Role.reviewer)``.
 
 A key is sent as ``X-API-Key: <key>`` or ``Authorization: Bearer <key>`` (keys and their hashed
-storage: ``models.keys``). A request that sends a key which is malformed, unknown or revoked gets 401
+storage: ``models.store.keys``). A request that sends a key which is malformed, unknown or revoked gets 401
 on every route (it is never silently served as public); a valid key with too low a role gets 403.
 """
 
@@ -19,7 +19,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from models.keys import verify_key
+from models.store.keys import verify_key
 
 
 class Role(IntEnum):

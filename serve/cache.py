@@ -20,7 +20,7 @@ from cachetools import TTLCache
 from fastapi import Request
 from sqlalchemy.exc import SQLAlchemyError
 
-from models.db import StatsCache
+from models.store.db import StatsCache
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.bundle import Classifier
-from models.errors import BiodivError
+from models.learning.bundle import Classifier
+from models.media.errors import BiodivError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from models.catalogue import Catalogue
+from models.taxonomy.catalogue import Catalogue
 from serve.classifiers import Classifiers
 from serve.settings import Settings
 

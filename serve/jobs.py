@@ -1,6 +1,6 @@
 """The embedded background-job runner: a thread pool inside the service process.
 
-Jobs live in the database (``models.db.Job``), so the runner holds no state of its own: a restart
+Jobs live in the database (``models.store.db.Job``), so the runner holds no state of its own: a restart
 re-queues interrupted jobs and submits every queued one (:meth:`JobRunner.recover`). A real queue
 (Celery, RQ, arq ...) can take its place by implementing :meth:`JobRunner.submit` as "enqueue
 ``job_id``" and running :func:`serve.uploads.run_job` in its workers.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.catalogue import Catalogue
+from models.taxonomy.catalogue import Catalogue
 from serve.classifiers import Classifiers
 from serve.uploads import requeue_interrupted, run_job
 

@@ -1,4 +1,4 @@
-"""API schemas (pydantic), separate from the ORM classes in ``models.db``."""
+"""API schemas (pydantic), separate from the ORM classes in ``models.store.db``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from models.catalogue import Catalogue, clean_name
-from models.db import Detection, Media
+from models.store.db import Detection, Media
+from models.taxonomy.catalogue import Catalogue, clean_name
 
 
 class HealthOut(BaseModel):

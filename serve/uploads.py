@@ -20,16 +20,16 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from models.alerts import record_alerts
-from models.bundle import Classifier
-from models.catalogue import Catalogue
-from models.db import Deployment, Detection, Job, Media, detection_row, media_by_sha, to_utc
-from models.detect import classify_images, classify_recording
-from models.errors import MediaError
-from models.hashing import media_id, sha256_bytes
-from models.imaging import DEFAULT_MAX_PIXELS, sniff_mime
+from models.inference.detect import classify_images, classify_recording
 from models.ingest import probe_media
-from models.timestamps import localise
+from models.learning.bundle import Classifier
+from models.media.errors import MediaError
+from models.media.hashing import media_id, sha256_bytes
+from models.media.imaging import DEFAULT_MAX_PIXELS, sniff_mime
+from models.media.timestamps import localise
+from models.store.alerts import record_alerts
+from models.store.db import Deployment, Detection, Job, Media, detection_row, media_by_sha, to_utc
+from models.taxonomy.catalogue import Catalogue
 from serve.classifiers import Classifiers
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ def process_upload(session: Session, *, data: bytes, file_name: str, deployment_
         catalogue: species catalogue (invasive flags).
         top_k: alternatives kept per detection.
         background_audio_s: a recording longer than this (s) is not classified now: it is kept under
-            ``<media_root>/.jobs/`` and a queued :class:`models.db.Job` is returned (run it with
+            ``<media_root>/.jobs/`` and a queued :class:`models.store.db.Job` is returned (run it with
             :func:`run_job`). The same bytes sent again while their job is queued or running return
             that job instead of a new one. None classifies everything at once.
         submitted_by: the uploader's key name, recorded on a job.

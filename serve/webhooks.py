@@ -1,4 +1,4 @@
-"""Webhook delivery of invasive-species alerts (the outbox in ``models.alerts``), on a worker thread.
+"""Webhook delivery of invasive-species alerts (the outbox in ``models.store.alerts``), on a worker thread.
 
 Each alert is POSTed as JSON to ``Settings.alert_webhook_url`` with the headers
 ``X-Biodiv-Alert-ID`` / ``Idempotency-Key`` (the alert's cursor; a receiver that dedupes on it sees
@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.alerts import claim_due, encode_cursor, mark_delivered, mark_failed_attempt, record_alerts
-from models.db import Alert
+from models.store.alerts import claim_due, encode_cursor, mark_delivered, mark_failed_attempt, record_alerts
+from models.store.db import Alert
 from serve.settings import Settings
 
 log = logging.getLogger(__name__)

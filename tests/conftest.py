@@ -227,7 +227,7 @@ def db(settings):
     """A session on the settings' database (schema created)."""
     from sqlalchemy.orm import Session
 
-    from models.db import create_schema, make_engine
+    from models.store.db import create_schema, make_engine
 
     engine = make_engine(settings.database_url)
     create_schema(engine)
@@ -247,7 +247,7 @@ def deployments(db) -> list[str]:
 @pytest.fixture()
 def api_key(db):
     """``api_key(role)``: create an API key of ``role`` in the settings' database; returns its request headers."""
-    from models.keys import create_key
+    from models.store.keys import create_key
 
     def make(role: str = "uploader", name: str | None = None) -> dict[str, str]:
         return {"X-API-Key": create_key(db, role, name or f"test-{role}").token}

@@ -31,7 +31,17 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from models.db import Deployment, Detection, Event, Media, Station, create_schema, detection_id, make_engine, to_utc
+from models.store.db import (
+    Deployment,
+    Detection,
+    Event,
+    Media,
+    Station,
+    create_schema,
+    detection_id,
+    make_engine,
+    to_utc,
+)
 
 ROWS = {
     # key: (media, deployment, local time, name, observationType, start_s, end_s, probability)

@@ -13,9 +13,9 @@ import torch
 from PIL import Image
 from sqlalchemy.orm import Session
 
-from models.bundle import BundleMeta, save_bundle
-from models.classifier import create_classifier
-from models.db import Deployment, Detection, Media, Station, create_schema, detection_id, make_engine, to_utc
+from models.learning.bundle import BundleMeta, save_bundle
+from models.learning.classifier import create_classifier
+from models.store.db import Deployment, Detection, Media, Station, create_schema, detection_id, make_engine, to_utc
 
 ARCH = "mobilenetv3_small_050"
 LABELS = ["Lithobates catesbeianus", "Sus scrofa", "blank"]

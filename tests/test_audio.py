@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from models.audio import Audio, AudioPreprocessing, cut_windows, load_audio, mel_filterbank, probe_audio, window_bounds
-from models.errors import MediaError
+from models.media.audio import (
+    Audio,
+    AudioPreprocessing,
+    cut_windows,
+    load_audio,
+    mel_filterbank,
+    probe_audio,
+    window_bounds,
+)
+from models.media.errors import MediaError
 
 
 @pytest.mark.parametrize(("duration", "window", "hop", "tail", "expected"), [
@@ -141,7 +149,7 @@ def test_no_windows_gives_an_empty_batch():
 
 
 def test_levels_dbfs_hand_computed():
-    from models.audio import levels_dbfs
+    from models.media.audio import levels_dbfs
 
     t = np.arange(8000) / 8000
     full_sine = np.sin(2 * np.pi * 100 * t)  # RMS 1/sqrt(2) -> 20*log10(0.7071) = -3.01 dBFS

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from models.audio import AudioPreprocessing, mel_filterbank
-from models.audio_onnx import OnnxClassifier, export_onnx
-from models.bundle import BundleMeta, Classifier, save_bundle
-from models.catalogue import Catalogue
-from models.classifier import create_classifier
-from models.detect import classify_windows
-from models.errors import BiodivError
+from models.inference.detect import classify_windows
+from models.learning.audio_onnx import OnnxClassifier, export_onnx
+from models.learning.bundle import BundleMeta, Classifier, save_bundle
+from models.learning.classifier import create_classifier
+from models.media.audio import AudioPreprocessing, mel_filterbank
+from models.media.errors import BiodivError
+from models.taxonomy.catalogue import Catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["Lithobates catesbeianus", "Sus scrofa", "blank"]
@@ -95,8 +95,8 @@ def test_the_recording_path_loads_no_pytorch(exported, cases):
     code = f"""
 import sys
 from pathlib import Path
-from models.audio_onnx import OnnxClassifier
-from models.catalogue import Catalogue
+from models.learning.audio_onnx import OnnxClassifier
+from models.taxonomy.catalogue import Catalogue
 from pipeline.params import PredictAudioParams
 from pipeline.stages import predict_audio
 media = [{{"mediaID": "m", "deploymentID": "d", "stationID": "s", "filePath": "BR-16/normal_6s.wav",

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from models.bundle import META, WEIGHTS, BundleMeta, Classifier, read_meta, save_bundle, softmax, top_k
-from models.classifier import create_classifier, fit_temperature
-from models.errors import BiodivError
+from models.learning.bundle import META, WEIGHTS, BundleMeta, Classifier, read_meta, save_bundle, softmax, top_k
+from models.learning.classifier import create_classifier, fit_temperature
+from models.media.errors import BiodivError
 
 ARCH = "mobilenetv3_small_050"
 IMAGE_PRE = {"size_px": 32, "crop_top_frac": 0.04, "crop_bottom_frac": 0.0, "mean": [0.5, 0.5, 0.5],

@@ -26,16 +26,16 @@ import pytest
 import torch
 from PIL import Image
 
-from models.audio import AudioPreprocessing, load_audio, probe_audio
-from models.bundle import BundleMeta, Classifier, save_bundle
-from models.catalogue import Catalogue, read_name_list
-from models.classifier import create_classifier
-from models.db import to_utc
-from models.errors import MediaError
-from models.imaging import DEFAULT_MAX_PIXELS, ImagePreprocessing, decode_image, load_image, read_image_info
 from models.ingest import ingest_stations, probe_media
-from models.split import sequence_groups
-from models.timestamps import parse_audiomoth_comment
+from models.learning.bundle import BundleMeta, Classifier, save_bundle
+from models.learning.classifier import create_classifier
+from models.learning.split import sequence_groups
+from models.media.audio import AudioPreprocessing, load_audio, probe_audio
+from models.media.errors import MediaError
+from models.media.imaging import DEFAULT_MAX_PIXELS, ImagePreprocessing, decode_image, load_image, read_image_info
+from models.media.timestamps import parse_audiomoth_comment
+from models.store.db import to_utc
+from models.taxonomy.catalogue import Catalogue, read_name_list
 from pipeline.params import PredictParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,7 +130,7 @@ def test_br05_greyscale_gives_three_equal_channels(cases):
 
 def test_br06_alpha_is_dropped_with_a_warning(cases, caplog):
     rgba = np.asarray(Image.open(cases / "BR-06.png").convert("RGBA"))
-    with caplog.at_level(logging.WARNING, logger="models.imaging"):
+    with caplog.at_level(logging.WARNING, logger="models.media.imaging"):
         img = decode_image((cases / "BR-06.png").read_bytes(), "BR-06.png")
     assert img.shape == (192, 256, 3) and img.dtype == np.uint8
     opaque = rgba[..., 3] == 255
@@ -146,8 +146,8 @@ def test_br08_huge_image_rejected_before_decoding(cases):
     code = textwrap.dedent("""
         import resource, sys
         from pathlib import Path
-        from models.errors import MediaError
-        from models.imaging import decode_image
+        from models.media.errors import MediaError
+        from models.media.imaging import decode_image
         data = Path(sys.argv[1]).read_bytes()
         reasons = []
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -314,7 +314,7 @@ def test_br01_br08_predict_stage_batch(cases, tiny_classifiers):
 
 
 def test_br19_invasive_list_is_normalised(cases, caplog):
-    with caplog.at_level(logging.WARNING, logger="models.catalogue"):
+    with caplog.at_level(logging.WARNING, logger="models.taxonomy.catalogue"):
         names = read_name_list(cases / "BR-19" / "invasive_species.txt")
     assert len(names.names) == 6 and "" not in names.names
     assert names.skipped_lines == (5,)

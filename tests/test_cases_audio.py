@@ -17,23 +17,23 @@ import pytest
 import soundfile as sf
 import torch
 
-from models.acoustic_indices import INDEX_NAMES, SegmentIndexer, compute_indices
-from models.audio import AudioPreprocessing, load_audio, window_bounds
-from models.audio_events import (
+from models.inference.acoustic_indices import INDEX_NAMES, SegmentIndexer, compute_indices
+from models.inference.audio_events import (
     apply_thresholds,
     merge_events,
     parse_recording_name,
     recording_id,
     summarise_birdnet_tables,
 )
-from models.audio_stream import WindowCutter, stream_resampled
-from models.bundle import BundleMeta, Classifier, save_bundle
-from models.catalogue import Catalogue
-from models.classifier import create_classifier
-from models.db import to_utc
-from models.detect import Prediction, classify_windows
-from models.errors import MediaError
+from models.inference.detect import Prediction, classify_windows
 from models.ingest import ingest_stations, probe_media
+from models.learning.bundle import BundleMeta, Classifier, save_bundle
+from models.learning.classifier import create_classifier
+from models.media.audio import AudioPreprocessing, load_audio, window_bounds
+from models.media.audio_stream import WindowCutter, stream_resampled
+from models.media.errors import MediaError
+from models.store.db import to_utc
+from models.taxonomy.catalogue import Catalogue
 from pipeline.params import AudioIndicesParams, PredictAudioParams
 
 ARCH = "mobilenetv3_small_050"
@@ -111,7 +111,7 @@ def _guano_wav(path: Path, stamp: datetime) -> Path:
 def test_guano_timestamp_with_offset(tmp_path):
     import guano
 
-    from models.timestamps import read_guano
+    from models.media.timestamps import read_guano
 
     path = _guano_wav(tmp_path / "SMU01234_20240601_000000.wav",
                       datetime(2024, 6, 1, 5, 30, 0, tzinfo=guano.tzoffset("+08:00")))
@@ -362,7 +362,7 @@ def test_br20_publish_and_api(tmp_path, frog_bundle, settings):
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session
 
-    from models.db import AcousticIndex, Detection, Event, make_engine
+    from models.store.db import AcousticIndex, Detection, Event, make_engine
     from pipeline.stages import predict_audio, publish
     from serve.app import create_app
 
@@ -374,7 +374,7 @@ def test_br20_publish_and_api(tmp_path, frog_bundle, settings):
                                media, tmp_path, frog_bundle, Catalogue.load())
     out = tmp_path / "out"
     predict_audio.write_outputs(result, out)
-    from models.tables import read_csv
+    from models.media.tables import read_csv
 
     rows = {n: read_csv(out / f"{n}.csv") for n in ("windows", "events", "indices")}
     media_rows = [{**m, "fileMediatype": "audio/wav", "timestampIssues": "", "timestampSource": "filename",

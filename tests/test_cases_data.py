@@ -9,7 +9,7 @@ import zipfile
 
 from fastapi.testclient import TestClient
 
-from models.db import Deployment, Media
+from models.store.db import Deployment, Media
 from serve.app import create_app
 from tests.data_helpers import seed_history
 

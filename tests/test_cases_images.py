@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.catalogue import Catalogue
-from models.errors import MediaError
-from models.events import aggregate, build_events, group_events
-from models.imaging import ImagePreprocessing, decode_image, mask_strips
+from models.inference.events import aggregate, build_events, group_events
 from models.ingest import ingest_stations
-from models.metrics import binary_scores
-from models.timestamps import localise
-from models.video import probe_video, sample_frames
+from models.learning.metrics import binary_scores
+from models.media.errors import MediaError
+from models.media.imaging import ImagePreprocessing, decode_image, mask_strips
+from models.media.timestamps import localise
+from models.media.video import probe_video, sample_frames
+from models.taxonomy.catalogue import Catalogue
 from pipeline.params import DeploymentSettings, PredictParams, deployment_settings
 
 NOW = datetime(2025, 1, 1)
@@ -39,8 +39,8 @@ def tiny_classifiers(tmp_path_factory):
     """A randomly initialised (seeded) image bundle, loaded as the predict stage loads it (in a 1-tuple)."""
     import torch
 
-    from models.bundle import BundleMeta, Classifier, save_bundle
-    from models.classifier import create_classifier
+    from models.learning.bundle import BundleMeta, Classifier, save_bundle
+    from models.learning.classifier import create_classifier
 
     root = tmp_path_factory.mktemp("image_bundle")
     torch.manual_seed(0)
@@ -371,7 +371,7 @@ def test_publish_writes_events_and_links_detections(tmp_path, tiny_classifiers, 
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from models.db import Detection, Event, make_engine
+    from models.store.db import Detection, Event, make_engine
     from pipeline.stages import predict, publish
 
     media = [{"mediaID": f"m{i}", "deploymentID": "cam", "stationID": "s", "filePath": f"BR-01/good_{i}.jpg",
@@ -406,7 +406,7 @@ def test_exif_orientation_holds_at_reduced_decode_scale():
 
 
 def test_decode_workers_give_the_same_results_and_record_bad_files(tmp_path, tiny_classifiers):
-    from models.camtrap import MIN_IMAGES_FOR_WORKERS, classify_camera_media
+    from models.inference.camtrap import MIN_IMAGES_FOR_WORKERS, classify_camera_media
 
     rng = np.random.default_rng(1)
     media = []

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from models.catalogue import BLANK, STATUSES, Catalogue, clean_name, is_blank, normalise_name, read_name_list
-from models.errors import CatalogueError
+from models.media.errors import CatalogueError
+from models.taxonomy.catalogue import BLANK, STATUSES, Catalogue, clean_name, is_blank, normalise_name, read_name_list
 
 HEADER = ("scientificName,taxonRank,vernacularNameEN,vernacularNameZH,class,order,family,statusChina,"
           "statusSource,sensitive,detectionThreshold\n")
@@ -108,7 +108,7 @@ def test_read_name_list_blank_lines_bom_duplicates(tmp_path, caplog):
     p = tmp_path / "list.txt"
     # BOM, a duplicate in another case, a whitespace-only line (3) and an empty line (5); final newline
     p.write_bytes("\ufeffProcyon lotor\nPROCYON  LOTOR\n \t\nMyocastor coypus\n\n".encode())
-    with caplog.at_level(logging.WARNING, logger="models.catalogue"):
+    with caplog.at_level(logging.WARNING, logger="models.taxonomy.catalogue"):
         nl = read_name_list(p)
     assert nl.names == ("Procyon lotor", "Myocastor coypus")
     assert nl.skipped_lines == (3, 5)

@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
-from models.db import (
+from models.store.db import (
     MIGRATIONS,
     Base,
     Detection,
@@ -38,7 +38,7 @@ def test_migrations_build_exactly_the_model_schema(tmp_path):
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         versions = set(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars())
-    assert diff == [], f"models/db.py and the migrations differ: {diff}"
+    assert diff == [], f"models/store/db.py and the migrations differ: {diff}"
     script = ScriptDirectory.from_config(_alembic_config())
     assert versions == set(script.get_heads()) and "0001" not in versions  # every branch applied
     assert {"stations", "deployments", "media", "detections", "events"} <= set(inspect(engine).get_table_names())

@@ -37,8 +37,8 @@ def test_code_deps_are_exactly_the_imported_modules(graph, stage):
     assert declared == _module_files(graph, module)
     upstream = graph.find_upstream_modules(module)
     # data files read at run time by the modules they belong to
-    assert ("models/data/species.csv" in spec["deps"]) == ("models.catalogue" in upstream)
-    assert ("models/migrations" in spec["deps"]) == ("models.db" in upstream)
+    assert ("models/taxonomy/data/species.csv" in spec["deps"]) == ("models.taxonomy.catalogue" in upstream)
+    assert ("models/store/migrations" in spec["deps"]) == ("models.store.db" in upstream)
 
 
 @pytest.mark.parametrize("stage", sorted(STAGES))

@@ -1,4 +1,4 @@
-"""Camtrap DP 1.0.2 and Darwin Core exports (models.export): content, privacy, BR-03, frictionless validation."""
+"""Camtrap DP 1.0.2 and Darwin Core exports (models.store.export): content, privacy, BR-03, frictionless validation."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from models.catalogue import Catalogue
-from models.db import make_engine
-from models.export import CAMTRAP_DP_PROFILE, export_camtrap_dp, export_dwc_occurrences, validate_package
+from models.store.db import make_engine
+from models.store.export import CAMTRAP_DP_PROFILE, export_camtrap_dp, export_dwc_occurrences, validate_package
+from models.taxonomy.catalogue import Catalogue
 from tests.data_helpers import seed_history
 
 

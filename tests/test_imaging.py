@@ -8,8 +8,8 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from models.errors import MediaError
-from models.imaging import (
+from models.media.errors import MediaError
+from models.media.imaging import (
     ImagePreprocessing,
     crop_strips,
     decode_image,
@@ -65,7 +65,7 @@ def test_alpha_png_drops_alpha_and_warns(media, caplog):
     rgba[..., :3] = (10, 120, 250)
     rgba[..., 3] = 255
     rgba[:3, :, 3] = 0  # the top half is transparent
-    with caplog.at_level(logging.WARNING, logger="models.imaging"):
+    with caplog.at_level(logging.WARNING, logger="models.media.imaging"):
         img = decode_image(media.png(rgba), "x.png")
     assert img.shape == (6, 8, 3)
     assert (img[3:] == (10, 120, 250)).all()
@@ -73,7 +73,7 @@ def test_alpha_png_drops_alpha_and_warns(media, caplog):
 
 
 def test_no_alpha_warning_for_rgb(media, caplog):
-    with caplog.at_level(logging.WARNING, logger="models.imaging"):
+    with caplog.at_level(logging.WARNING, logger="models.media.imaging"):
         decode_image(media.png(np.zeros((4, 4, 3), np.uint8)))
     assert "alpha" not in caplog.text
 

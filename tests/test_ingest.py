@@ -6,10 +6,10 @@ import hashlib
 
 import pytest
 
-from models.catalogue import Catalogue
-from models.errors import CatalogueError
 from models.ingest import MEDIA_FIELDS, ingest_labelled, ingest_stations
-from models.tables import read_csv, write_csv
+from models.media.errors import CatalogueError
+from models.media.tables import read_csv, write_csv
+from models.taxonomy.catalogue import Catalogue
 
 DEPLOYMENT_HEADER = ["deploymentID", "stationID", "timezone", "licence", "attribution", "source_repo"]
 MANIFEST_HEADER = ["file", "scientific_name", "station_hint", "datetime", "licence", "attribution", "source_repo"]

@@ -179,8 +179,8 @@ def test_service_answers_queries_and_classifies_an_upload(workspace, tmp_path):
                           " GROUP BY scientificName ORDER BY count(*) DESC LIMIT 1").fetchone()
     from sqlalchemy.orm import Session
 
-    from models.db import make_engine
-    from models.keys import create_key
+    from models.store.db import make_engine
+    from models.store.keys import create_key
 
     engine = make_engine(settings.database_url)
     with Session(engine) as session:

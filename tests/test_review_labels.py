@@ -7,8 +7,8 @@ import csv
 import soundfile as sf
 from typer.testing import CliRunner
 
-from models.catalogue import Catalogue
-from models.review import REVIEWED_DIR
+from models.store.review import REVIEWED_DIR
+from models.taxonomy.catalogue import Catalogue
 from pipeline.stages import ingest
 from serve.__main__ import cli
 from tests.serve_helpers import jpeg_bytes, wav_bytes

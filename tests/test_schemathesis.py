@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from models.db import make_engine
-from models.keys import create_key
+from models.store.db import make_engine
+from models.store.keys import create_key
 from serve.app import create_app
 from serve.settings import Settings
 from tests.serve_helpers import make_bundle, seed_database

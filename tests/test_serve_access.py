@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from models.alerts import decode_cursor, encode_cursor
-from models.db import Alert, ApiKey, Detection, DetectionReview, Job, Media
-from models.errors import MediaError
-from models.hashing import sha256_bytes
+from models.media.errors import MediaError
+from models.media.hashing import sha256_bytes
+from models.store.alerts import decode_cursor, encode_cursor
+from models.store.db import Alert, ApiKey, Detection, DetectionReview, Job, Media
 from serve import uploads
 from serve.__main__ import cli
 from serve.app import create_app
@@ -299,7 +299,7 @@ def test_upload_of_an_invasive_detection_alerts_in_the_same_commit(client, uploa
 def _worker(settings, handler, **over):
     from sqlalchemy.orm import sessionmaker
 
-    from models.db import make_engine
+    from models.store.db import make_engine
 
     s = settings.model_copy(update={"alert_webhook_url": "http://alerts.example.org/hook",
                                     "alert_webhook_secret": "s3cret", "alert_webhook_backoff_s": 10.0,

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
-from models.errors import BiodivError
+from models.media.errors import BiodivError
 from serve import __main__ as entry
 from serve.app import create_app
 from serve.settings import Settings

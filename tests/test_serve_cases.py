@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from models.db import Media
+from models.store.db import Media
 from serve.app import create_app
 from tests.serve_helpers import LABELS
 

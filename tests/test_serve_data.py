@@ -145,7 +145,7 @@ def test_untimed_detection_is_listed_but_never_in_time_ranges(app_ids):
 
 def test_statistics_are_computed_once_for_all_workers(settings, monkeypatch):
     """Two app instances (two uvicorn workers) on one database share computed statistics (stats_cache)."""
-    from models import stats
+    from models.store import stats
 
     seed_history(settings.database_url)
     calls = []

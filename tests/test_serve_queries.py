@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from models.catalogue import Catalogue
+from models.taxonomy.catalogue import Catalogue
 from serve.app import create_app
 from serve.settings import Settings
 from tests.conftest import fresh_database_url

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from models.db import Detection, Media
-from models.hashing import media_id, sha256_bytes
+from models.media.hashing import media_id, sha256_bytes
+from models.store.db import Detection, Media
 from serve import uploads
 from serve.app import create_app
 from serve.settings import Settings

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from models.split import grouped_split, sequence_groups
+from models.learning.split import grouped_split, sequence_groups
 
 
 def _item(dep: str, ts: str = "", name: str = "IMG_0001.JPG", label: str = "") -> dict:

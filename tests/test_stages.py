@@ -12,8 +12,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from models.catalogue import Catalogue
-from models.tables import read_csv
+from models.media.tables import read_csv
+from models.taxonomy.catalogue import Catalogue
 from pipeline.params import AudioPreParams, ImagePreParams, IngestParams, SplitParams, load_params
 from pipeline.stages import ingest as ingest_stage
 from pipeline.stages import preprocess, split
@@ -182,8 +182,8 @@ def test_preprocess_images_lists_files_that_vanished(tmp_path, media, write_csv)
 def _image_bundle(directory: Path, labels: list[str]) -> None:
     import torch
 
-    from models.bundle import BundleMeta, save_bundle
-    from models.classifier import create_classifier
+    from models.learning.bundle import BundleMeta, save_bundle
+    from models.learning.classifier import create_classifier
 
     torch.manual_seed(0)
     model, _ = create_classifier("mobilenetv3_small_050", len(labels), 3, "none")

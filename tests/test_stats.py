@@ -1,12 +1,12 @@
-"""Station statistics (models.stats): hand-computed counts, diel activity, Mao Tau and Chao2."""
+"""Station statistics (models.store.stats): hand-computed counts, diel activity, Mao Tau and Chao2."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy.orm import Session
 
-from models.db import make_engine
-from models.stats import chao2, diel_activity, mao_tau, period_of, richness, species_counts
+from models.store.db import make_engine
+from models.store.stats import chao2, diel_activity, mao_tau, period_of, richness, species_counts
 from tests.data_helpers import seed_history
 
 L, S, M = "Lithobates catesbeianus", "Sus scrofa", "Myocastor coypus"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from models.timestamps import localise, parse_offset, time_from_filename, zone
+from models.media.timestamps import localise, parse_offset, time_from_filename, zone
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 

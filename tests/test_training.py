@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.augment import augment_image, augment_spectrogram
-from models.training import TrainConfig, class_weights, predict_logits, train_classifier
+from models.learning.augment import augment_image, augment_spectrogram
+from models.learning.training import TrainConfig, class_weights, predict_logits, train_classifier
 
 ARCH = "mobilenetv3_small_050"
 

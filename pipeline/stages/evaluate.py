@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from models.bundle import Classifier
-from models.catalogue import BLANK, Catalogue
-from models.metrics import Report, binary_scores, evaluate, recall_of
-from models.tables import read_csv
+from models.learning.bundle import Classifier
+from models.learning.metrics import Report, binary_scores, evaluate, recall_of
+from models.media.tables import read_csv
+from models.taxonomy.catalogue import BLANK, Catalogue
 from pipeline.common import PROCESSED, setup_logging, write_json
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def blank_metrics(y_true: list[str], y_pred: list[str], groups: list[str]) -> di
 
     Per image: a frame is predicted blank when its top-1 is ``blank``. Per event (the split's
     sequence groups): an event is blank when all its frames are, for the labels and for the
-    predictions alike (the rule of ``models.events.aggregate``).
+    predictions alike (the rule of ``models.inference.events.aggregate``).
     """
     per_image = binary_scores([t == BLANK for t in y_true], [p == BLANK for p in y_pred])
     events: dict[str, list[tuple[str, str]]] = {}

@@ -1,7 +1,7 @@
 """Stage ``export_audio``: the audio bundle exported to ONNX for the ``predict_audio`` stage.
 
 Reads ``artifacts/audio_model`` and writes ``artifacts/audio_model_onnx`` (``model.onnx``, the
-bundle's ``bundle.json`` and its mel filterbank ``mel.npy``; see ``models.audio_onnx``), so that
+bundle's ``bundle.json`` and its mel filterbank ``mel.npy``; see ``models.learning.audio_onnx``), so that
 recordings are analysed by ONNX Runtime without loading PyTorch.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from models.audio_onnx import export_onnx
+from models.learning.audio_onnx import export_onnx
 from pipeline.common import setup_logging
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import typer
 
-from models.catalogue import Catalogue
 from models.ingest import MEDIA_FIELDS, drop_duplicates, ingest_labelled, ingest_stations
-from models.tables import REJECTION_FIELDS, read_csv, write_csv
+from models.media.tables import REJECTION_FIELDS, read_csv, write_csv
+from models.taxonomy.catalogue import Catalogue
 from pipeline.common import progress, setup_logging, write_json
 from pipeline.params import DeploymentSettings, IngestParams, deployment_settings, load_params
 

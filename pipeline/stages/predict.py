@@ -5,10 +5,10 @@ Reads the station media index (``data/interim/stations/media.csv``) and the imag
 species or blank, calibrated probability, invasive flag, top-k alternatives as JSON, model version,
 offsets in s, absolute start time where the media has a usable one, and the camera-trap
 ``eventID``), ``data/predictions/events.csv`` (camera-trap events: sequences per deployment with
-the aggregated species or blank, see ``models.events``), ``data/predictions/rejected.csv`` (files
+the aggregated species or blank, see ``models.inference.events``), ``data/predictions/rejected.csv`` (files
 that could not be classified, with the reason) and ``reports/predict.json`` (counts).
 
-Images and videos go through ``models.camtrap`` (reduced-size decode in worker processes, batched
+Images and videos go through ``models.inference.camtrap`` (reduced-size decode in worker processes, batched
 model, per-deployment info-strip handling from the ``deployments`` params section).
 """
 
@@ -20,13 +20,13 @@ from pathlib import Path
 
 import typer
 
-from models.bundle import Classifier
-from models.camtrap import CameraResult, attach_events, classify_camera_media
-from models.catalogue import Catalogue
-from models.detect import PREDICTION_FIELDS, Prediction
-from models.events import EVENT_FIELDS
-from models.imaging import ImagePreprocessing
-from models.tables import REJECTION_FIELDS, read_csv, write_csv
+from models.inference.camtrap import CameraResult, attach_events, classify_camera_media
+from models.inference.detect import PREDICTION_FIELDS, Prediction
+from models.inference.events import EVENT_FIELDS
+from models.learning.bundle import Classifier
+from models.media.imaging import ImagePreprocessing
+from models.media.tables import REJECTION_FIELDS, read_csv, write_csv
+from models.taxonomy.catalogue import Catalogue
 from pipeline.common import progress, setup_logging, write_json
 from pipeline.params import DeploymentSettings, PredictParams, deployment_settings, load_params
 

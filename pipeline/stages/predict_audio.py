@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from models.acoustic_indices import INDEX_FIELDS, SegmentIndexer
-from models.audio_events import (
+from models.inference.acoustic_indices import INDEX_FIELDS, SegmentIndexer
+from models.inference.audio_events import (
     EVENT_FIELDS,
     SUMMARY_FIELDS,
     WINDOW_FIELDS,
@@ -34,16 +34,16 @@ from models.audio_events import (
     merge_events,
     summarise_recordings,
 )
-from models.audio_onnx import OnnxClassifier
-from models.catalogue import Catalogue
-from models.detect import classify_windows
-from models.errors import MediaError
-from models.tables import REJECTION_FIELDS, read_csv, write_csv
+from models.inference.detect import classify_windows
+from models.learning.audio_onnx import OnnxClassifier
+from models.media.errors import MediaError
+from models.media.tables import REJECTION_FIELDS, read_csv, write_csv
+from models.taxonomy.catalogue import Catalogue
 from pipeline.common import progress, setup_logging, write_json
 from pipeline.params import PredictAudioParams, load_params
 
 if TYPE_CHECKING:
-    from models.bundle import Classifier
+    from models.learning.bundle import Classifier
 
 log = logging.getLogger(__name__)
 

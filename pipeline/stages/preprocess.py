@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from models.audio import AudioPreprocessing, load_audio
-from models.errors import MediaError
-from models.imaging import ImagePreprocessing
-from models.tables import REJECTION_FIELDS, Rejection, read_csv, write_csv
+from models.media.audio import AudioPreprocessing, load_audio
+from models.media.errors import MediaError
+from models.media.imaging import ImagePreprocessing
+from models.media.tables import REJECTION_FIELDS, Rejection, read_csv, write_csv
 from pipeline.common import progress, setup_logging, write_json
 from pipeline.params import AudioPreParams, ImagePreParams, load_params
 

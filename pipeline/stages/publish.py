@@ -18,8 +18,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import Session
 
-from models.alerts import record_alerts
-from models.db import (
+from models.media.tables import read_csv
+from models.store.alerts import record_alerts
+from models.store.db import (
     AcousticIndex,
     Deployment,
     Detection,
@@ -32,8 +33,7 @@ from models.db import (
     to_utc,
     upsert,
 )
-from models.review import human_windows
-from models.tables import read_csv
+from models.store.review import human_windows
 from pipeline.common import setup_logging, write_json
 from pipeline.params import load_params
 
@@ -73,7 +73,7 @@ def media_rows(rows: list[dict]) -> list[dict]:
 
 
 def event_rows(events: list[dict], classified_at: datetime | None = None) -> list[dict]:
-    """Rows of the predict stage's ``events.csv`` (``models.events.EventRecord``) -> ``events`` table rows
+    """Rows of the predict stage's ``events.csv`` (``models.inference.events.EventRecord``) -> ``events`` table rows
     (camera-trap events: ``mediaID`` NULL, times also as naive UTC, blank species as NULL)."""
     stamp = (classified_at or datetime.now(UTC)).isoformat(timespec="seconds")
     return [{

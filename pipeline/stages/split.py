@@ -12,8 +12,8 @@ from pathlib import Path
 
 import typer
 
-from models.split import grouped_split, sequence_groups
-from models.tables import read_csv, write_csv
+from models.learning.split import grouped_split, sequence_groups
+from models.media.tables import read_csv, write_csv
 from pipeline.common import setup_logging, write_json
 from pipeline.params import SplitParams, load_params
 

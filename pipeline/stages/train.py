@@ -1,6 +1,6 @@
 """Stages ``train_images`` and ``train_audio``: a timm classifier per modality, logged to MLflow.
 
-Reads the preprocessed arrays and the split; writes the model bundle (``models/bundle.py``) to
+Reads the preprocessed arrays and the split; writes the model bundle (``models/learning/bundle.py``) to
 ``artifacts/<modality>_model/``, the final metrics to ``reports/train_<modality>.json`` and the
 per-epoch history to ``reports/train_<modality>_history.csv`` (a DVC plot). The MLflow run holds
 the params (long values shortened, full values as artifacts), per-epoch and final metrics, the
@@ -21,11 +21,11 @@ import numpy as np
 import torch
 import typer
 
-from models.augment import augment_image, augment_spectrogram
-from models.bundle import BundleMeta, save_bundle, write_meta
-from models.classifier import norm_stats
-from models.tables import read_csv
-from models.training import TrainConfig, train_classifier
+from models.learning.augment import augment_image, augment_spectrogram
+from models.learning.bundle import BundleMeta, save_bundle, write_meta
+from models.learning.classifier import norm_stats
+from models.learning.training import TrainConfig, train_classifier
+from models.media.tables import read_csv
 from pipeline.common import PROCESSED, setup_logging, write_json
 from pipeline.params import Params, load_params
 from pipeline.tracking import code_version, files_hash, register_bundle, training_run

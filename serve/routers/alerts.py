@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from models.alerts import decode_cursor, encode_cursor, feed
+from models.store.alerts import decode_cursor, encode_cursor, feed
 from serve.access_schemas import AlertOut, AlertPage
 from serve.deps import SessionDep
 

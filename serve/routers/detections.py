@@ -11,9 +11,9 @@ from fastapi.responses import Response
 from sqlalchemy import ColumnElement, func, select
 from starlette.concurrency import run_in_threadpool
 
-from models.catalogue import normalise_name
-from models.db import Detection
-from models.privacy import public_detections
+from models.store.db import Detection
+from models.store.privacy import public_detections
+from models.taxonomy.catalogue import normalise_name
 from serve.auth import PrincipalDep, Role
 from serve.paging import (
     SortKey,

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from models.db import Event
-from models.privacy import public_events
+from models.store.db import Event
+from models.store.privacy import public_events
 from serve.auth import PrincipalDep
 from serve.routers.detections import listing_response
 from serve.schemas import EventOut, EventPage, EventQuery

@@ -1,6 +1,6 @@
 """Data sharing endpoints: ``GET /v1/export/camtrap-dp`` (a zipped Camtrap DP 1.0.2 package) and
 ``GET /v1/export/dwc`` (a Darwin Core occurrence CSV). Callers below ``reviewer`` get the public
-version (``models.privacy``): no people or vehicles, generalised sensitive sites."""
+version (``models.store.privacy``): no people or vehicles, generalised sensitive sites."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from models.export import export_camtrap_dp, export_dwc_occurrences
+from models.store.export import export_camtrap_dp, export_dwc_occurrences
 from serve.auth import PrincipalDep, Role
 from serve.deps import CatalogueDep, SessionDep, SettingsDep
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 
-from models.db import Job
+from models.store.db import Job
 from serve.access_schemas import JobOut
 from serve.auth import Role, require
 from serve.deps import SessionDep

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 
-from models.db import ApiKey
-from models.keys import ApiKeyError, create_key, list_keys, revoke_key
+from models.store.db import ApiKey
+from models.store.keys import ApiKeyError, create_key, list_keys, revoke_key
 from serve.access_schemas import KeyIn, KeyOut, NewKeyOut, WhoAmIOut
 from serve.auth import Principal, PrincipalDep, Role, require
 from serve.deps import SessionDep

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 
-from models.db import DetectionReview
-from models.review import ReviewError, history, review_detection
+from models.store.db import DetectionReview
+from models.store.review import ReviewError, history, review_detection
 from serve.access_schemas import ReviewedOut, ReviewIn, ReviewOut
 from serve.auth import Principal, Role, require
 from serve.deps import CatalogueDep, SessionDep

@@ -9,14 +9,14 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from models.db import AcousticIndex, Deployment, Station
+from models.store.db import AcousticIndex, Deployment, Station
 from serve.deps import SessionDep
 
 router = APIRouter(prefix="/v1", tags=["soundscape"])
 
 
 class AcousticIndexOut(BaseModel):
-    """Indices of one segment of one recording (see ``models.acoustic_indices`` for definitions and
+    """Indices of one segment of one recording (see ``models.inference.acoustic_indices`` for definitions and
     sources); an index that is undefined for the segment (e.g. digital silence) is null."""
 
     model_config = ConfigDict(from_attributes=True)

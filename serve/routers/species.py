@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import func, select
 
-from models.catalogue import normalise_name
-from models.db import Detection
+from models.store.db import Detection
+from models.taxonomy.catalogue import normalise_name
 from serve.deps import CatalogueDep, SessionDep
 from serve.schemas import SpeciesOut
 

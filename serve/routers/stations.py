@@ -1,6 +1,6 @@
 """``GET /v1/stations`` and ``GET /v1/deployments``: sites with their deployments and detection counts, as
 JSON or GeoJSON (RFC 7946). Public callers get generalised coordinates for deployments where a sensitive
-species was detected (``models.privacy``)."""
+species was detected (``models.store.privacy``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
-from models.db import Deployment, Detection, Station
-from models.privacy import generalise, sensitive_deployments
+from models.store.db import Deployment, Detection, Station
+from models.store.privacy import generalise, sensitive_deployments
 from serve.auth import PrincipalDep, Role
 from serve.cache import ResultCache, get_result_cache
 from serve.deps import CatalogueDep, SessionDep, SettingsDep

@@ -1,6 +1,6 @@
 """Long-term statistics of a station: ``/v1/stations/{stationID}/stats/{counts,diel,richness}``.
 
-Computed by ``models.stats`` in SQL and cached per app for ``Settings.stats_cache_s`` seconds
+Computed by ``models.store.stats`` in SQL and cached per app for ``Settings.stats_cache_s`` seconds
 (``serve.cache``), so dashboards polling them do not re-aggregate millions of rows per request.
 """
 
@@ -15,8 +15,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from models import stats
-from models.db import Deployment, Station
+from models.store import stats
+from models.store.db import Deployment, Station
 from serve.cache import ResultCache, get_result_cache
 from serve.deps import SessionDep
 from serve.schemas import CountsOut, CountsQuery, DielOut, RichnessOut, StatsQuery

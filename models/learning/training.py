@@ -4,9 +4,9 @@
 - Optimiser: AdamW with a cosine learning-rate schedule (Loshchilov & Hutter 2017/2019).
 - Early stopping: the epoch with the best validation macro-F1 is kept; training stops after
   ``patience`` epochs without improvement.
-- Calibration: temperature scaling on the validation set (:func:`models.classifier.fit_temperature`).
+- Calibration: temperature scaling on the validation set (:func:`models.learning.classifier.fit_temperature`).
 
-Augmentations are training-only functions passed in by the caller (see :mod:`models.augment`).
+Augmentations are training-only functions passed in by the caller (see :mod:`models.learning.augment`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 
-from models.classifier import WeightsStatus, create_classifier, fit_temperature
+from models.learning.classifier import WeightsStatus, create_classifier, fit_temperature
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ class MediaError(BiodivError):
         path: the offending file (as given by the caller).
         reason: short code, one of ``corrupt``, ``truncated``, ``unsupported_format``,
             ``empty_audio``, ``image_too_large``, ``unreadable``; for video also ``no_frames``,
-            ``decoder_crashed`` and ``timeout`` (see ``models.video``).
+            ``decoder_crashed`` and ``timeout`` (see ``models.media.video``).
         detail: human-readable explanation.
     """
 

@@ -24,7 +24,7 @@ from typing import Literal
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from models.db import Detection, Event
+from models.store.db import Detection, Event
 
 Interval = Literal["day", "week", "month"]
 Level = Literal["media", "event"]

@@ -19,7 +19,7 @@ import filetype
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from models.errors import MediaError
+from models.media.errors import MediaError
 
 log = logging.getLogger(__name__)
 

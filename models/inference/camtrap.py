@@ -12,7 +12,7 @@ Speed comes from three things, each measured by ``benchmarks/images.py``:
 3. the model sees batches of ``batch_size`` frames.
 
 A file that cannot be decoded is a rejection with a reason, never the end of the batch; videos are
-decoded in their own child process (``models.video``), so a native decoder crash is one rejection.
+decoded in their own child process (``models.media.video``), so a native decoder crash is one rejection.
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from models.bundle import Classifier
-from models.catalogue import Catalogue
-from models.detect import Prediction, classify_frames
-from models.errors import MediaError
-from models.events import EventRecord, build_events
-from models.imaging import ImagePreprocessing, decode_worker_init
-from models.tables import Rejection
-from models.video import sample_frames
+from models.inference.detect import Prediction, classify_frames
+from models.inference.events import EventRecord, build_events
+from models.learning.bundle import Classifier
+from models.media.errors import MediaError
+from models.media.imaging import ImagePreprocessing, decode_worker_init
+from models.media.tables import Rejection
+from models.media.video import sample_frames
+from models.taxonomy.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def _decoded(items: list[tuple[ImagePreprocessing, str, str]], workers: int,
 
     Workers are ``spawn``-started: forking the caller, which runs torch's thread pools, can deadlock
     the children (it did here with a fork-based ``torch.utils.data.DataLoader``). They get bound
-    methods of ``ImagePreprocessing`` (module ``models.imaging``: OpenCV and Pillow), so bad files
+    methods of ``ImagePreprocessing`` (module ``models.media.imaging``: OpenCV and Pillow), so bad files
     come back as their ``MediaError``; as with any ``spawn`` start they also import the caller's
     ``__main__`` module once (a second or two for the predict stage, which imports torch).
     """
@@ -121,7 +121,7 @@ def classify_camera_media(classifier: Classifier, media: list[dict], root: str |
         workers: image decode processes (0 = decode in this process).
         preprocessing: per-deploymentID pipeline (e.g. its own info-strip setting); deployments not
             in it use the bundle's.
-        video_rate_hz, video_max_frames: frame sampling (see ``models.video.sample_frames``).
+        video_rate_hz, video_max_frames: frame sampling (see ``models.media.video.sample_frames``).
         progress: wraps the image iterator (e.g. ``tqdm``).
 
     Returns:
@@ -174,7 +174,7 @@ def classify_camera_media(classifier: Classifier, media: list[dict], root: str |
 
 def attach_events(result: CameraResult, media: list[dict], classifier: Classifier, catalogue: Catalogue,
                   gap_s: float, k: int = 3) -> CameraResult:
-    """Group the classified media into events (``models.events``), aggregate each event's prediction
+    """Group the classified media into events (``models.inference.events``), aggregate each event's prediction
     and set ``eventID`` on every prediction. Modifies and returns ``result``."""
     events, event_of = build_events(media, [p.mediaID for p in result.predictions], result.probs,
                                     classifier.labels, catalogue, classifier.meta.model_version, gap_s, k)

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
-from models.db import Alert, Detection
+from models.store.db import Alert, Detection
 
 #: Key of the PostgreSQL advisory lock that serialises alert writers (any constant works).
 _PG_LOCK = 0x62696F64  # "biod"

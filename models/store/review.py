@@ -27,9 +27,9 @@ import soundfile as sf
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.alerts import record_alerts
-from models.catalogue import BLANK, Catalogue
-from models.db import Detection, DetectionReview, Media
+from models.store.alerts import record_alerts
+from models.store.db import Detection, DetectionReview, Media
+from models.taxonomy.catalogue import BLANK, Catalogue
 
 log = logging.getLogger(__name__)
 

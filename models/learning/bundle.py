@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.audio import AudioPreprocessing
-from models.errors import BiodivError
-from models.hashing import sha256_file
+from models.media.audio import AudioPreprocessing
+from models.media.errors import BiodivError
+from models.media.hashing import sha256_file
 
 if TYPE_CHECKING:  # torch, safetensors, timm and OpenCV are imported where used, so that reading a bundle's
-    import torch  # metadata (or running its ONNX export, models.audio_onnx) never loads them
+    import torch  # metadata (or running its ONNX export, models.learning.audio_onnx) never loads them
 
-    from models.imaging import ImagePreprocessing
+    from models.media.imaging import ImagePreprocessing
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class BundleMeta:
         """The image pipeline (raises ``BiodivError`` for an audio bundle)."""
         if self.modality != "image":
             raise BiodivError(f"bundle is for {self.modality}, not image")
-        from models.imaging import ImagePreprocessing
+        from models.media.imaging import ImagePreprocessing
 
         p = dict(self.preprocessing)
         p["mean"], p["std"] = tuple(p["mean"]), tuple(p["std"])
@@ -136,7 +136,7 @@ class Classifier:
         """
         from safetensors.torch import load_file
 
-        from models.classifier import create_classifier
+        from models.learning.classifier import create_classifier
 
         meta = read_meta(directory)
         model, _ = create_classifier(meta.arch, len(meta.labels), meta.in_chans, "none")

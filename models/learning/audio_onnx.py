@@ -1,6 +1,6 @@
 """Audio bundles exported to ONNX and run with ONNX Runtime: the lean inference path for recordings.
 
-A PyTorch bundle (``models.bundle``) is exported once with ``torch.onnx.export`` (dynamic batch and
+A PyTorch bundle (``models.learning.bundle``) is exported once with ``torch.onnx.export`` (dynamic batch and
 time axes) into a folder holding ``model.onnx``, the bundle's ``bundle.json`` (labels, preprocessing,
 temperature, model version) and ``mel.npy`` (the mel filterbank of its preprocessing, from
 ``librosa.filters.mel``). Inference then needs neither PyTorch, timm nor librosa: decoding
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.bundle import META, BundleMeta, read_meta, softmax
-from models.errors import BiodivError
+from models.learning.bundle import META, BundleMeta, read_meta, softmax
+from models.media.errors import BiodivError
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,8 @@ def export_onnx(bundle_dir: str | Path, out_dir: str | Path) -> Path:
     """
     import torch
 
-    from models.audio import mel_filterbank
-    from models.bundle import Classifier
+    from models.learning.bundle import Classifier
+    from models.media.audio import mel_filterbank
 
     clf = Classifier.load(bundle_dir)
     pre = clf.meta.audio_preprocessing()
@@ -54,7 +54,7 @@ def export_onnx(bundle_dir: str | Path, out_dir: str | Path) -> Path:
 
 
 class OnnxClassifier:
-    """An exported audio bundle on ONNX Runtime (CPU), with the interface of ``models.bundle.Classifier``
+    """An exported audio bundle on ONNX Runtime (CPU), with the interface of ``models.learning.bundle.Classifier``
     that the audio path uses (``meta``, ``labels``, ``predict``) plus the stored mel ``filterbank``.
 
     Args:

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from models.audio_stream import WindowCutter
+from models.media.audio_stream import WindowCutter
 
 log = logging.getLogger(__name__)
 

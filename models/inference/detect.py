@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from models.audio_stream import ChannelMode, WindowCutter, stream_resampled
-from models.bundle import Classifier, top_k
-from models.catalogue import BLANK, Catalogue
-from models.timestamps import usable_time
+from models.learning.bundle import Classifier, top_k
+from models.media.audio_stream import ChannelMode, WindowCutter, stream_resampled
+from models.media.timestamps import usable_time
+from models.taxonomy.catalogue import BLANK, Catalogue
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ class Prediction:
 
     ``start_s``/``end_s`` are offsets in the media in seconds (0/0 for an image; for a video frame
     both are the frame's time offset); ``eventStart`` is the absolute ISO 8601 time when the media's
-    timestamp is known and usable (``models.timestamps.usable_time``), else empty. ``eventID``
-    links the row to its event (camera-trap sequence, see ``models.events``), empty when none.
+    timestamp is known and usable (``models.media.timestamps.usable_time``), else empty. ``eventID``
+    links the row to its event (camera-trap sequence, see ``models.inference.events``), empty when none.
     ``scientificName`` is empty for a blank (``observationType`` ``blank``). ``topK`` is a JSON
     list of ``[scientificName, probability]`` pairs.
     """
@@ -118,7 +118,7 @@ def classify_frames(classifier: Classifier, media: list[dict], pixels: list[np.n
 
     Returns:
         ``(predictions, probs)``: one prediction per frame and the ``(N, C)`` calibrated
-        probabilities behind them (for event aggregation, ``models.events``).
+        probabilities behind them (for event aggregation, ``models.inference.events``).
     """
     if not media:
         return [], np.zeros((0, len(classifier.labels)), np.float32)
@@ -149,12 +149,12 @@ def classify_windows(classifier: Classifier, media: dict, path: str | Path, cata
     """Classify the analysis windows of a recording of any length, reading it block by block.
 
     The recording is decoded ``block_s`` seconds at a time, resampled to the bundle's rate (libsoxr
-    streaming) and cut into windows as they complete (``models.audio_stream``), so memory stays
+    streaming) and cut into windows as they complete (``models.media.audio_stream``), so memory stays
     bounded whatever the duration; windows are classified ``batch_size`` at a time.
 
     Args:
-        classifier: an audio bundle (``models.bundle.Classifier``) or its ONNX export
-            (``models.audio_onnx.OnnxClassifier``, whose stored mel filterbank is used).
+        classifier: an audio bundle (``models.learning.bundle.Classifier``) or its ONNX export
+            (``models.learning.audio_onnx.OnnxClassifier``, whose stored mel filterbank is used).
         media: the recording's media row (``mediaID``, ``timestamp``, ...; see ``make_predictions``).
         path: the recording.
         catalogue: invasive flags.

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.db import ApiKey
+from models.store.db import ApiKey
 
 PREFIX = "biodiv"
 #: Roles a key can carry (``public`` needs no key), lowest first.

@@ -1,6 +1,6 @@
 """Species catalogue: names, taxonomy, status in China and the invasive-species flag.
 
-The catalogue is a CSV kept in git (``models/data/species.csv``), one row per taxon, with Darwin
+The catalogue is a CSV kept in git (``models/taxonomy/data/species.csv``), one row per taxon, with Darwin
 Core column names where they exist (``scientificName``, ``taxonRank``, ``class``, ``order``,
 ``family``) plus ``vernacularNameEN``/``vernacularNameZH``, ``statusChina`` (native, introduced,
 invasive, domestic, absent), ``statusSource`` (the list that says so, e.g. the 2023 list of key
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from models.errors import CatalogueError
+from models.media.errors import CatalogueError
 
 log = logging.getLogger(__name__)
 
@@ -142,14 +142,14 @@ class Catalogue:
 
     @classmethod
     def load(cls, path: str | Path | None = None, extra_invasive: tuple[str, ...] = ()) -> Catalogue:
-        """Read the catalogue CSV (the packaged ``models/data/species.csv`` when ``path`` is None).
+        """Read the catalogue CSV (the packaged ``models/taxonomy/data/species.csv`` when ``path`` is None).
 
         Raises:
             CatalogueError: an invalid ``statusChina`` or threshold, or a duplicate name.
         """
         if path is None:
-            text = resources.files("models").joinpath("data/species.csv").read_text(encoding="utf-8")
-            source = "models/data/species.csv"
+            text = resources.files("models.taxonomy").joinpath("data/species.csv").read_text(encoding="utf-8")
+            source = "models/taxonomy/data/species.csv"
         else:
             text = Path(path).read_text(encoding="utf-8-sig")
             source = str(path)
@@ -203,7 +203,8 @@ class Catalogue:
         if sp is None:
             raise CatalogueError(
                 f"label {clean_name(label)!r}{' in ' + where if where else ''} is not in the species "
-                "catalogue; add a row to models/data/species.csv (scientificName, names, taxonomy, statusChina)"
+                "catalogue; add a row to models/taxonomy/data/species.csv "
+                "(scientificName, names, taxonomy, statusChina)"
             )
         return sp.scientificName
 

@@ -4,7 +4,7 @@ Revision ID: 0005b
 Revises: 0005
 Create Date: 2026-11-30 08:40:00
 
-``models.privacy.public_detections`` probes ``detections`` by ``mediaID`` for rows whose
+``models.store.privacy.public_detections`` probes ``detections`` by ``mediaID`` for rows whose
 ``observationType`` is human/vehicle or whose ``lower(scientificName)`` names a person or vehicle; with
 ``scientificName`` in the index the probe never reads the table (it ran once per listed row).
 """

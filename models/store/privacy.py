@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select
 from sqlalchemy.orm import aliased
 
-from models.catalogue import Catalogue, normalise_name
-from models.db import Detection, Event
+from models.store.db import Detection, Event
+from models.taxonomy.catalogue import Catalogue, normalise_name
 
 #: Camtrap DP ``observationType`` values whose media are never public.
 PRIVATE_OBSERVATION_TYPES = ("human", "vehicle")
@@ -53,7 +53,7 @@ def _private_row(model) -> ColumnElement[bool]:
 
 @functools.cache
 def public_detections() -> ColumnElement[bool]:
-    """SQL condition on :class:`~models.db.Detection` that keeps only publicly visible rows.
+    """SQL condition on :class:`~models.store.db.Detection` that keeps only publicly visible rows.
 
     A row is hidden when it, or any other detection of the same ``mediaID``, is of a person or a
     vehicle (a ``NOT EXISTS`` probe of the ``(mediaID, observationType)`` index). Built once (cached):
@@ -65,7 +65,7 @@ def public_detections() -> ColumnElement[bool]:
 
 @functools.cache
 def public_events() -> ColumnElement[bool]:
-    """SQL condition on :class:`~models.db.Event` that hides events of people or vehicles, and events
+    """SQL condition on :class:`~models.store.db.Event` that hides events of people or vehicles, and events
     holding a media-level detection of a person or vehicle."""
     other = aliased(Detection)
     return and_(not_(_private_row(Event)),

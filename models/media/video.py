@@ -4,7 +4,7 @@ Video decoders are native code: a malformed stream (e.g. an MJPEG AVI whose pixe
 after the first frame, opencv/opencv#29699 as reported in agentmorris/MegaDetector#237) can crash
 the process. Every call that decodes therefore runs OpenCV in a short-lived child process
 (``concurrent.futures.ProcessPoolExecutor`` with the ``spawn`` start method): a crash or a hang
-becomes a :class:`~models.errors.MediaError` for that file and the batch goes on.
+becomes a :class:`~models.media.errors.MediaError` for that file and the batch goes on.
 
 Frames are RGB ``(H, W, 3) uint8``; times are offsets from the start of the video in seconds.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.errors import MediaError
+from models.media.errors import MediaError
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import scipy.fft
 import soundfile as sf
 import soxr
 
-from models.errors import MediaError
+from models.media.errors import MediaError
 
 log = logging.getLogger(__name__)
 

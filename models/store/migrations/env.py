@@ -1,9 +1,9 @@
-"""Alembic environment for the detections schema (``models.db``).
+"""Alembic environment for the detections schema (``models.store.db``).
 
-Used two ways: programmatically by :func:`models.db.create_schema` (the caller's connection is
+Used two ways: programmatically by :func:`models.store.db.create_schema` (the caller's connection is
 passed in ``config.attributes["connection"]``), and from the command line with the project's
 ``alembic.ini`` (``alembic -x url=sqlite:///var/biodiv.db upgrade head``;
-``alembic revision --autogenerate -m "..."`` after changing ``models/db.py``).
+``alembic revision --autogenerate -m "..."`` after changing ``models/store/db.py``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from models.db import Base
+from models.store.db import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -19,7 +19,7 @@ range, and the observations of what was left out. The warnings are written to th
 ``scientificName`` (event-level when the database has events, else media-level), ``basisOfRecord``
 ``MachineObservation`` (or ``HumanObservation`` after a reviewer's correction).
 
-Both exports apply the public-read rules of :mod:`models.privacy` when ``public`` is True: no media or
+Both exports apply the public-read rules of :mod:`models.store.privacy` when ``public`` is True: no media or
 observations of people or vehicles, and coordinates of deployments with sensitive species generalised to
 ``precision_deg`` (recorded in Camtrap DP ``coordinatePrecision`` and Darwin Core ``dataGeneralizations``).
 """
@@ -38,9 +38,8 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.catalogue import Catalogue
-from models.db import Deployment, Detection, Event, Media, Station
-from models.privacy import (
+from models.store.db import Deployment, Detection, Event, Media, Station
+from models.store.privacy import (
     PRIVATE_NAMES,
     PRIVATE_OBSERVATION_TYPES,
     generalisation_note,
@@ -49,6 +48,7 @@ from models.privacy import (
     sensitive_deployments,
     sensitive_names,
 )
+from models.taxonomy.catalogue import Catalogue
 
 log = logging.getLogger(__name__)
 

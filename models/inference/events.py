@@ -5,7 +5,7 @@ run of images and videos from one deployment in which each item starts at most `
 after the previous one ended (a video ends ``duration_s`` after it starts). Ordering uses absolute
 instants, so a burst across midnight (or a DST change) stays one event, and groups never span
 deployments. Media without a usable capture time (missing, implausible or outside the deployment,
-see ``models.timestamps.usable_time``) are never grouped by guesswork: each is an event of its own
+see ``models.media.timestamps.usable_time``) are never grouped by guesswork: each is an event of its own
 with an empty ``eventStart``/``eventEnd``.
 
 Aggregation (per event, from the calibrated per-frame probability vectors, one per image or
@@ -31,8 +31,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from models.catalogue import BLANK, Catalogue
-from models.timestamps import usable_time
+from models.media.timestamps import usable_time
+from models.taxonomy.catalogue import BLANK, Catalogue
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from models.audio import window_bounds, window_start
-from models.errors import MediaError
+from models.media.audio import window_bounds, window_start
+from models.media.errors import MediaError
 
 #: ``mix``: channels averaged to one (the model's input); ``each``: every channel analysed on its own.
 ChannelMode = Literal["mix", "each"]
@@ -83,11 +83,11 @@ def stream_resampled(path: str | Path, sample_rate_hz: int, channels: ChannelMod
 
 @dataclass
 class WindowCutter:
-    """Cuts a stream of ``(C, n)`` blocks into the windows of :func:`models.audio.window_bounds`.
+    """Cuts a stream of ``(C, n)`` blocks into the windows of :func:`models.media.audio.window_bounds`.
 
     Feed blocks with :meth:`push` and end with :meth:`finish`; together they return exactly the
     windows that ``window_bounds(duration_s, window_s, hop_s, min_tail_s)`` gives for the whole
-    stream, each zero-padded to ``window_s`` like ``models.audio.cut_windows``, while holding at
+    stream, each zero-padded to ``window_s`` like ``models.media.audio.cut_windows``, while holding at
     most one window plus one block of samples.
 
     Attributes:

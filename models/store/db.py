@@ -183,7 +183,7 @@ class StatsCache(Base):
 
 
 class AcousticIndex(Base):
-    """Acoustic (soundscape) indices of one segment of a recording (``models.acoustic_indices``).
+    """Acoustic (soundscape) indices of one segment of a recording (``models.inference.acoustic_indices``).
 
     ``start_s``/``end_s`` are offsets in the recording (s); ``segmentStart`` the absolute ISO 8601
     start when the recording's time is known. Index columns: ``ACI`` (Pieretti et al. 2011), ``NDSI``
@@ -238,7 +238,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def create_schema(engine: Engine) -> None:
-    """Bring the database to the current schema with the Alembic migrations in ``models/migrations``
+    """Bring the database to the current schema with the Alembic migrations in ``models/store/migrations``
     (``upgrade heads``: each feature area may add its own branch of revisions off ``0001``;
     idempotent, the same on SQLite and PostgreSQL)."""
     from alembic import command
@@ -276,7 +276,7 @@ def _as_bool(value: object) -> bool:
 
 
 def detection_row(pred: Mapping, classified_at: datetime | None = None) -> dict:
-    """A ``detections`` table row from a prediction (``models.detect.Prediction`` as a dict, or a
+    """A ``detections`` table row from a prediction (``models.inference.detect.Prediction`` as a dict, or a
     row of the predict stage's CSV, whose cells are strings).
 
     ``detectionID`` is deterministic (:func:`detection_id`), an empty ``scientificName`` becomes
@@ -391,7 +391,7 @@ class DetectionReview(Base):
 class Alert(Base):
     """An invasive-species alert and its webhook delivery state (the outbox).
 
-    ``alertID`` orders the feed (assigned in commit order, see ``models.alerts``); ``alertKey`` (what
+    ``alertID`` orders the feed (assigned in commit order, see ``models.store.alerts``); ``alertKey`` (what
     was seen: media, window start, species) makes each observation alert once, even when a retrained
     model re-publishes it under a new detectionID. ``payload`` is the detection as alerted.
     ``delivery`` is ``pending``, ``delivered`` or ``failed`` (gave up after the configured attempts).

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from models.catalogue import Catalogue
-from models.detect import Prediction
+from models.inference.detect import Prediction
+from models.taxonomy.catalogue import Catalogue
 
 #: Columns of the predict_audio stage's ``windows.csv``: a ``Prediction`` plus these.
 WINDOW_EXTRA_FIELDS = ["channel", "threshold", "detected", "eventID"]
