@@ -3,11 +3,11 @@
 #   make test   - run the test suite (pulls the sample data first: the end-to-end test uses it)
 #   make serve  - start the detections API on http://127.0.0.1:8000 (docs at /docs)
 #   make mlflow - open the MLflow UI on http://127.0.0.1:5000
+# Progress: a bar per stage on a terminal, a line every 30 s otherwise (BIODIV_PROGRESS=0: none, =bar, =lines).
 
 VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-export BIODIV_PROGRESS ?= 0
 # The team remote holds the raw data; pipeline outputs are rebuilt by `dvc repro`, not pulled.
 RAW := data/raw/camera_traps data/raw/acoustic data/raw/stations
 

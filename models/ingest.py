@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,6 +244,53 @@ def ingest_stations(root: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
     return drop_duplicates(records, rejections)
 
 
+def ingest_paths(paths: Iterable[str | Path], max_pixels: int = DEFAULT_MAX_PIXELS,
+                 progress: Callable[[Iterable], Iterable] = iter,
+                 ) -> tuple[Path, list[MediaRecord], list[Rejection]]:
+    """Index loose files and folders (no ``deployments.csv`` needed), as ``biodiv classify`` takes them.
+
+    Folders are walked recursively; metadata sidecars (CSV, JSON, text...) and hidden files are skipped.
+    ``filePath`` is relative to the common folder of all the inputs (returned first); the
+    ``deploymentID`` of a file is the folder it lies in, relative to that root (``""`` at the root),
+    since a camera's folder is the usual unit. Times without a recorded offset stay without one
+    (``timestampIssues`` says so): no deployment time zone is known here.
+
+    Returns:
+        ``(root, records, rejections)``; byte-identical copies are rejected as ``duplicate``.
+
+    Raises:
+        FileNotFoundError: an input path that does not exist.
+    """
+    inputs = [Path(p).resolve() for p in paths]
+    for p in inputs:
+        if not p.exists():
+            raise FileNotFoundError(f"no such file or folder: {p}")
+    files: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() not in _SIDECARS
+                            and not any(part.startswith(".") for part in f.relative_to(p).parts))
+        else:
+            files.append(p)
+    files = list(dict.fromkeys(files))
+    if not inputs:
+        return Path.cwd(), [], []
+    root = Path(os.path.commonpath([p if p.is_dir() else p.parent for p in inputs]))
+    records, rejections = [], []
+    for path in progress(files):
+        rel = path.relative_to(root).as_posix()
+        try:
+            probe = probe_media(path, max_pixels)
+        except MediaError as exc:
+            rejections.append(Rejection(rel, exc.reason, exc.detail))
+            continue
+        folder = path.parent.relative_to(root).as_posix()
+        folder = "" if folder == "." else folder
+        records.append(_record(path, root, folder, folder.split("/")[0], None, probe))
+    kept, rejections = drop_duplicates(records, rejections)
+    return root, kept, rejections
+
+
 def drop_duplicates(records: list[MediaRecord],
                     rejections: list[Rejection]) -> tuple[list[MediaRecord], list[Rejection]]:
     """Keep the first file of each content hash; later byte-identical copies become rejections."""
@@ -257,4 +305,4 @@ def drop_duplicates(records: list[MediaRecord],
     return kept, rejections
 
 
-__all__ = ["BLANK", "MediaRecord", "ingest_labelled", "ingest_stations", "probe_media", "MEDIA_FIELDS"]
+__all__ = ["BLANK", "MediaRecord", "ingest_labelled", "ingest_paths", "ingest_stations", "probe_media", "MEDIA_FIELDS"]

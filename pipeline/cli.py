@@ -1,0 +1,121 @@
+"""``biodiv``: the one command of biodiv-obs.
+
+    biodiv classify PHOTOS/ --out results.json        # MegaDetector batch JSON for Timelapse / AddaxAI
+    biodiv classify data/raw/stations --out results.csv
+    biodiv serve                                      # the web service on http://127.0.0.1:8000/
+    biodiv keys create --role uploader --name station-1
+    biodiv labels export
+    biodiv export camtrap-dp exports/camtrap-dp
+
+Exit status (scripts can rely on it):
+
+- 0: done, every input file was classified (or was already in the output);
+- 1: done, but some files were rejected (listed with their reason in the summary and ``<out>.rejected.csv``);
+- 2: usage error (bad option, no such input, unknown output format); nothing was written;
+- 3: no usable model bundle (run ``make run`` first, or pass ``--bundle DIR``); nothing was written;
+- 4: the output exists but cannot be resumed (not ours, or damaged); move it away or choose another ``--out``.
+
+Layering: ``pipeline`` and ``serve`` are sibling layers over ``models``. The ``serve``, ``keys`` and ``labels``
+commands are ``serve.__main__``'s own typer apps, mounted here; that one import (``pipeline.cli ->
+serve.__main__``) is the only exception to the layer contract and is listed in ``pyproject.toml``'s
+``ignore_imports`` (``serve.__main__`` imports only typer and uvicorn at import time; the web app loads
+when ``biodiv serve`` runs), so ``python -m serve`` keeps working unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from pipeline.common import setup_logging
+from pipeline.export import app as export_app
+from serve.__main__ import cli as serve_cli
+from serve.__main__ import keys_cli, labels_cli
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_NO_BUNDLE, EXIT_OUTPUT = 0, 1, 2, 3, 4
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=(
+    "biodiv-obs: species from camera-trap images, videos and acoustic recordings.\n\n"
+    "Exit status: 0 ok, 1 some files rejected, 2 usage error, 3 no model bundle, 4 output cannot be resumed."))
+app.add_typer(serve_cli, name="serve", help="Run the web service and API (http://127.0.0.1:8000/).")
+app.add_typer(keys_cli, name="keys")
+app.add_typer(labels_cli, name="labels")
+app.add_typer(export_app, name="export", help="Share the detections database: Camtrap DP package or Darwin Core CSV.")
+
+
+class OutputFormat(StrEnum):
+    csv = "csv"
+    megadetector = "megadetector"
+    camtrap_dp = "camtrap-dp"
+
+
+def output_format(out: Path, given: OutputFormat | None) -> OutputFormat:
+    """``--format`` or the output's suffix: ``.csv``, ``.json`` (MegaDetector), a folder or ``.zip`` (Camtrap DP).
+
+    Raises:
+        typer.BadParameter: a suffix that names no format.
+    """
+    if given is not None:
+        return given
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
+        return OutputFormat.csv
+    if suffix == ".json":
+        return OutputFormat.megadetector
+    if suffix in ("", ".zip") or out.is_dir():
+        return OutputFormat.camtrap_dp
+    raise typer.BadParameter(f"cannot tell the format from {out.name!r}: use .csv, .json (MegaDetector), "
+                             "a folder or .zip (Camtrap DP), or pass --format", param_hint="--out")
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def classify(
+    paths: list[Path] = typer.Argument(..., help="image, video and recording files, or folders of them "
+                                       "(a station drop with deployments.csv keeps its deployments)"),
+    out: Path = typer.Option(..., "--out", "-o", help="results file: .csv, .json (MegaDetector batch output) "
+                             "or a folder / .zip (Camtrap DP package)"),
+    fmt: OutputFormat | None = typer.Option(None, "--format", "-f", help="output format (default: from --out)"),
+    bundle: list[Path] | None = typer.Option(None, "--bundle", "-b", help="model bundle folder (image or audio; "
+                                             "repeat for both); default: artifacts/image_model and "
+                                             "artifacts/audio_model_onnx"),
+    artifacts: Path = typer.Option(Path("artifacts"), help="where the default bundles are (`make run` trains them)"),
+    tables: Path | None = typer.Option(None, help="folder for the Raven selection tables and Audacity labels, "
+                                       "one per recording (default: <out>_raven/ when there are recordings)"),
+    params: Path = typer.Option(Path("params.yaml"), help="settings of the predict stages (defaults when absent)"),
+    resume: bool = typer.Option(True, help="skip files already in --out with the same model version"),
+) -> None:
+    """Classify images, videos and recordings into one results file (no DVC, no database needed).
+
+    Runs the same classification as the pipeline's predict stages. A second run with the same --out only
+    classifies the files that are not in it yet. Rejected files (corrupt, unsupported...) never stop the run:
+    they are listed with the reason in the summary and in <out>.rejected.csv.
+    """
+    setup_logging("WARNING")
+    from pipeline import classify as core
+
+    fmt = output_format(out, fmt)
+    try:
+        job = core.ClassifyJob.prepare(paths, out, fmt.value, bundle or [], artifacts, params, tables, resume)
+    except FileNotFoundError as exc:
+        raise _fail(f"{exc}. Check the path (folders are searched recursively).", EXIT_USAGE) from exc
+    except core.NoBundleError as exc:
+        raise _fail(str(exc), EXIT_NO_BUNDLE) from exc
+    except core.OutputError as exc:
+        raise _fail(str(exc), EXIT_OUTPUT) from exc
+    summary = job.run()
+    typer.echo(summary.text())
+    raise typer.Exit(EXIT_REJECTED if summary.rejected else EXIT_OK)
+
+
+__all__ = ["app", "classify", "output_format", "EXIT_OK", "EXIT_REJECTED", "EXIT_USAGE", "EXIT_NO_BUNDLE",
+           "EXIT_OUTPUT"]
