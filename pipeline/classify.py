@@ -235,11 +235,12 @@ class ClassifyJob:
                 return {"rows": self._current(state)} if state is not None else {}
             if self.fmt == "megadetector" and out.is_file():
                 doc = json.loads(out.read_text(encoding="utf-8"))
-                version = doc.get("info", {}).get("classifier_metadata", {}).get("model_version")
-                if version != self._version("image"):
-                    return {}
-                return {"md": {e["file"]: e for e in doc["images"] if "failure" not in e}}
-        except (OSError, ValueError, KeyError, TypeError, csv.Error, zipfile.BadZipFile) as exc:
+                meta = doc.get("info", {}).get("classifier_metadata", {})
+                recordings = {f: v for f, v in meta.get("recordings", {}).items() if v == self._version("audio")}
+                if meta.get("model_version") != self._version("image"):
+                    return {"md": {}, "md_audio": recordings}
+                return {"md": {e["file"]: e for e in doc["images"] if "failure" not in e}, "md_audio": recordings}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, csv.Error, zipfile.BadZipFile) as exc:
             raise OutputError(f"{out} exists but is not a {self.fmt} output of biodiv classify ({exc}); "
                               "move it away, choose another --out, or pass --no-resume to overwrite it") from exc
         return {}
@@ -263,7 +264,7 @@ class ClassifyJob:
 
     def _done(self) -> set[str]:
         if "md" in self.previous:
-            return set(self.previous["md"])
+            return set(self.previous["md"]) | set(self.previous["md_audio"])
         return {r["filePath"] for r in self.previous.get("rows", [])}
 
     # -- running --------------------------------------------------------------------------------------------
@@ -309,7 +310,8 @@ class ClassifyJob:
             self.out.parent.mkdir(parents=True, exist_ok=True)
             _write_rows_atomic(self.out, rows, CSV_FIELDS)
         elif self.fmt == "megadetector":
-            self._write_megadetector(predictions, rejected, catalogue, summary)
+            analysed = {m["filePath"] for m in rec} - bad if audio_result else set()
+            self._write_megadetector(predictions, rejected, catalogue, analysed)
         else:
             self._write_package(rows, events, audio_result, catalogue, summary)
         rej_path = Path(f"{self.out}.rejected.csv")
@@ -360,7 +362,9 @@ class ClassifyJob:
         summary.tables = str(folder)
 
     def _write_megadetector(self, predictions: list, rejected: list[Rejection], catalogue: Catalogue,
-                            summary: Summary) -> None:
+                            recordings: set[str]) -> None:
+        """The camera results as MegaDetector batch output; the recordings analysed (their results are the
+        Raven tables) are listed in ``info.classifier_metadata.recordings`` with their model version."""
         meta = self.bundles.get("image", (None, None))[1]
         labels = [lb for lb in (meta.labels if meta else []) if lb != "blank"]
         cat_id = {lb: str(i) for i, lb in enumerate(labels)}
@@ -381,8 +385,11 @@ class ClassifyJob:
                      "classification_completion_time": _now(),
                      "detector_metadata": {"typical_detection_threshold": 0.5,
                                            "conservative_detection_threshold": 0.3},
-                     "classifier_metadata": {"model_version": self._version("image"), "whole_image": True,
-                                             "bbox": "[0, 0, 1, 1]: whole-image classification, no box"}},
+                     "classifier_metadata": {
+                         "model_version": self._version("image"), "whole_image": True,
+                         "bbox": "[0, 0, 1, 1]: whole-image classification, no box",
+                         "recordings": dict(sorted({**self.previous.get("md_audio", {}),
+                                                    **dict.fromkeys(recordings, self._version("audio"))}.items()))}},
             "detection_categories": dict(MD_CATEGORIES),
             "classification_categories": {i: lb for lb, i in cat_id.items()},
             "classification_category_descriptions": descriptions,
