@@ -34,13 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from models.inference.audio_events import WINDOW_FIELDS, AudioWindow
-from models.inference.audio_outputs import (
-    AUDACITY_SUFFIX,
-    RAVEN_SUFFIX,
-    selections_from_windows,
-    write_audacity_labels,
-    write_raven_table,
-)
+from models.inference.audio_outputs import write_recording_tables
 from models.ingest import MEDIA_FIELDS, ingest_paths, ingest_stations
 from models.learning.bundle import BundleMeta, read_meta
 from models.media.errors import BiodivError
@@ -348,17 +342,9 @@ class ClassifyJob:
                       catalogue: Catalogue, summary: Summary) -> None:
         """One Raven selection table and one Audacity label track per analysed recording."""
         folder = self.tables or self.out.with_name(self.out.stem + "_raven")
-        by_file: dict[str, list[AudioWindow]] = defaultdict(list)
-        for w in windows:
-            by_file[w.prediction.filePath].append(w)
         pre = self.bundles["audio"][1].audio_preprocessing()
-        skip = {r["filePath"] for r in failed}
-        for m in rec:
-            if m["filePath"] in skip:
-                continue
-            sels = selections_from_windows(by_file.get(m["filePath"], []), catalogue, pre.fmin_hz, pre.fmax_hz)
-            write_raven_table(folder / (m["filePath"] + RAVEN_SUFFIX), sels, catalogue, str(self.root / m["filePath"]))
-            write_audacity_labels(folder / (m["filePath"] + AUDACITY_SUFFIX), sels, catalogue)
+        write_recording_tables(folder, rec, windows, catalogue, pre.fmin_hz, pre.fmax_hz, self.root,
+                               {r["filePath"] for r in failed})
         summary.tables = str(folder)
 
     def _write_megadetector(self, predictions: list, rejected: list[Rejection], catalogue: Catalogue,

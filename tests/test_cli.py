@@ -269,7 +269,7 @@ def test_output_format_from_suffix(tmp_path):
     assert cli.output_format(tmp_path / "a.txt", cli.OutputFormat.csv) == cli.OutputFormat.csv
 
 
-# -- the other commands -------------------------------------------------------------------------------------------------
+# -- the other commands ---------------------------------------------------------------------------------------
 def test_keys_create_list_revoke(tmp_path):
     url = f"sqlite:///{tmp_path / 'k.db'}"
     res = invoke("keys", "create", "--role", "uploader", "--name", "station-1", "--database-url", url)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from models.inference.audio_events import AudioWindow
 from models.media.audio import window_bounds
-from models.media.errors import BiodivError
+from models.media.errors import BiodivError, CatalogueError
 from models.taxonomy.catalogue import Catalogue
 
 #: Columns of a Raven selection table as BirdNET-Analyzer 2.x writes it, plus ``Scientific Name``.
@@ -160,6 +160,23 @@ def read_raven_table(path: str | Path) -> list[Selection]:
     return sorted(out.values(), key=lambda s: s.selection)
 
 
+def resolve_label(catalogue: Catalogue, label: str, where: str = "") -> str:
+    """An annotation's label as a training label: ``Catalogue.resolve`` (scientific names, ``blank``), else a
+    case-insensitive match of ``vernacularNameEN`` or ``vernacularNameZH`` (how annotators often write them).
+
+    Raises:
+        CatalogueError: neither (the message names the label and ``where``).
+    """
+    try:
+        return catalogue.resolve(label, where)
+    except CatalogueError:
+        key = label.strip().casefold()
+        for sp in catalogue:
+            if key and key in (sp.vernacularNameEN.casefold(), sp.vernacularNameZH.casefold()):
+                return sp.scientificName
+        raise
+
+
 @dataclass(frozen=True)
 class LabelledWindow:
     """An analysis window cut from a recording with the label of the selections covering it (s)."""
@@ -179,10 +196,10 @@ def selections_to_windows(selections: Iterable[Selection], duration_s: float, wi
     label of the selection that overlaps it most, when that overlap is at least ``min_overlap_s``
     (default: half a window, or the whole selection when it is shorter); windows that no selection
     reaches are not returned (an annotated table says where calls are, not that the rest is silent).
-    Labels resolve through ``catalogue`` (``Catalogue.resolve``: a name that is not in it raises
-    ``CatalogueError`` naming ``where``). Frequency bounds are kept in the selection, not used here.
+    Labels resolve with :func:`resolve_label` (scientific or English/Chinese common name; one that is not in
+    the catalogue raises ``CatalogueError`` naming ``where``). Frequency bounds are not used here.
     """
-    sels = [dataclasses.replace(s, label=catalogue.resolve(s.label, where or f"selection {s.selection}"))
+    sels = [dataclasses.replace(s, label=resolve_label(catalogue, s.label, where or f"selection {s.selection}"))
             for s in selections]
     out = []
     for start, end in window_bounds(duration_s, window_s, hop_s, min_tail_s):
@@ -197,3 +214,38 @@ def selections_to_windows(selections: Iterable[Selection], duration_s: float, wi
         if best_ov + 1e-9 >= need:
             out.append(LabelledWindow(round(start, 3), round(end, 3), best.label, round(best_ov, 3)))
     return out
+
+
+def write_recording_tables(folder: str | Path, recordings: Iterable[dict], windows: Iterable[AudioWindow],
+                           catalogue: Catalogue, low_hz: float = 0.0, high_hz: float | None = None,
+                           root: str | Path | None = None, skip: Iterable[str] = ()) -> int:
+    """One Raven selection table and one Audacity label track per recording, under ``folder`` at the
+    recording's ``filePath`` plus ``RAVEN_SUFFIX`` / ``AUDACITY_SUFFIX`` (a recording without detections
+    gets a table with the header only, as BirdNET-Analyzer writes it).
+
+    Args:
+        recordings: media rows (``filePath``) of the analysed recordings.
+        windows: their windows (``predict_audio``); only detected ones become selections.
+        low_hz, high_hz: the model's band (bundle ``fmin_hz``/``fmax_hz``), the selections' frequency box.
+        root: folder the ``filePath`` values are relative to; ``Begin Path`` is ``root/filePath`` when given.
+        skip: ``filePath`` values to leave out (recordings that could not be analysed).
+
+    Returns:
+        the number of recordings written.
+    """
+    folder = Path(folder)
+    by_file: dict[str, list[AudioWindow]] = {}
+    for w in windows:
+        by_file.setdefault(w.prediction.filePath, []).append(w)
+    skipped = set(skip)
+    n = 0
+    for m in recordings:
+        rel = m["filePath"]
+        if rel in skipped:
+            continue
+        sels = selections_from_windows(by_file.get(rel, []), catalogue, low_hz, high_hz)
+        begin = str(Path(root) / rel) if root is not None else rel
+        write_raven_table(folder / (rel + RAVEN_SUFFIX), sels, catalogue, begin)
+        write_audacity_labels(folder / (rel + AUDACITY_SUFFIX), sels, catalogue)
+        n += 1
+    return n

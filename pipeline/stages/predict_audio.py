@@ -11,6 +11,8 @@ under ``data/predictions/audio/``:
 - ``recordings.csv``: one summary row per recording, zero-detection and failed ones included;
 - ``indices.csv``: acoustic indices per segment of each recording;
 - ``rejected.csv``: recordings that could not be analysed, with the reason;
+- ``tables/<filePath>.biodiv.selection.table.txt`` and ``.biodiv.labels.txt``: per recording, a Raven
+  selection table and an Audacity label track of its detections (``models.inference.audio_outputs``);
 
 and ``reports/predict_audio.json`` (counts). Recordings are read in blocks, so any duration fits.
 """
@@ -34,6 +36,7 @@ from models.inference.audio_events import (
     merge_events,
     summarise_recordings,
 )
+from models.inference.audio_outputs import write_recording_tables
 from models.inference.detect import classify_windows
 from models.learning.audio_onnx import OnnxClassifier
 from models.media.errors import MediaError
@@ -109,8 +112,14 @@ def main(params: Path = Path("params.yaml"), media: Path = Path("data/interim/st
     """Analyse the station recordings with the exported audio bundle."""
     setup_logging()
     prm = load_params(params).predict_audio
-    result = run(prm, read_csv(media), root, OnnxClassifier.load(bundle, prm.threads), Catalogue.load())
+    classifier = OnnxClassifier.load(bundle, prm.threads)
+    catalogue = Catalogue.load()
+    rows = read_csv(media)
+    result = run(prm, rows, root, classifier, catalogue)
     write_outputs(result, out)
+    pre = classifier.meta.audio_preprocessing()
+    write_recording_tables(out / "tables", [m for m in rows if m["modality"] == "audio"], result["windows"],
+                           catalogue, pre.fmin_hz, pre.fmax_hz, skip={r["filePath"] for r in result["rejected"]})
     write_json(report, counts(result))
 
 
