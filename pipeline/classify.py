@@ -457,3 +457,109 @@ def megadetector_entries(predictions: list, cat_id: dict[str, str]) -> dict[str,
         entry = {"file": name, "detections": sorted(best.values(), key=lambda d: -d["conf"])}
         out[name] = entry
     return out
+
+
+@dataclass
+class ImportReport:
+    """What ``biodiv import camtrap-dp`` wrote."""
+
+    deployments: int = 0
+    media: int = 0
+    labels: Counter = field(default_factory=Counter)
+    rejected: list[Rejection] = field(default_factory=list)
+    drop: str = ""
+    labelled: str = ""
+
+    def text(self) -> str:
+        lines = [f"{self.deployments} deployments and {self.media} media added to {self.drop}"]
+        if self.labelled:
+            lines.append(f"{sum(self.labels.values())} human labels in {self.labelled}/manifest.csv: "
+                         + ", ".join(f"{n} {c}" for n, c in self.labels.most_common()))
+        for reason, n in Counter(r.reason for r in self.rejected).most_common():
+            lines.append(f"rejected {reason}: {n}")
+        for r in self.rejected[:10]:
+            lines.append(f"  {r.filePath}: {r.reason} ({r.detail})")
+        return "\n".join(lines)
+
+
+#: Columns written to a drop's ``deployments.csv`` (what ``models.ingest.ingest_stations`` and publish read).
+DROP_DEPLOYMENT_FIELDS = ["deploymentID", "stationID", "deviceType", "deviceModel", "latitude", "longitude",
+                          "coordinateUncertainty_m", "timezone", "deploymentStart", "deploymentEnd", "source_repo",
+                          "licence", "attribution"]
+LABEL_MANIFEST_FIELDS = ["file", "scientific_name", "station_hint", "datetime", "licence", "attribution",
+                         "source_repo"]
+
+
+def _merge_csv(path: Path, rows: list[dict], fields: list[str], key: str) -> int:
+    """Append the rows whose ``key`` is not in ``path`` yet (keeping its columns); returns rows added."""
+    old = read_csv(path) if path.is_file() else []
+    have = {r[key] for r in old}
+    new = [r for r in rows if r[key] not in have]
+    header = list(old[0]) if old else fields
+    header += [f for f in fields if f not in header]
+    _write_rows_atomic_dirs(path, old + new, header)
+    return len(new)
+
+
+def _write_rows_atomic_dirs(path: Path, rows: list, fields: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_rows_atomic(path, rows, fields)
+
+
+def fixed_offset_zone(iso: str) -> str:
+    """The IANA fixed-offset zone of an ISO 8601 time's offset (``+08:00`` -> ``Etc/GMT-8``; note the sign,
+    POSIX style), so that the drop's files without an offset of their own get the package's; ``""`` when the
+    time has no offset or it is not a whole number of hours (no ``Etc/`` zone exists for it)."""
+    try:
+        off = datetime.fromisoformat(iso).utcoffset()
+    except ValueError:
+        return ""
+    if off is None or off.total_seconds() % 3600:
+        return ""
+    hours = int(off.total_seconds() // 3600)
+    return "Etc/UTC" if hours == 0 else f"Etc/GMT{-hours:+d}"
+
+
+def import_camtrap_dp(package: Path, drop: Path, media_root: Path | None, labels: Path | None) -> ImportReport:
+    """Copy a Camtrap DP package's media into station drop ``drop`` (``<deploymentID>/<filePath>``), add its
+    deployments and locations to ``deployments.csv``/``stations.csv`` there, and with ``labels`` write the
+    human-labelled media as a labelled dataset (``manifest.csv`` as ``models.ingest.ingest_labelled`` reads it).
+
+    Raises:
+        BiodivError: the package cannot be read (see ``models.ingest_camtrap_dp.read_camtrap_dp``).
+    """
+    from models.ingest_camtrap_dp import ingest_camtrap_dp
+
+    pkg, records, rejected = ingest_camtrap_dp(package, Catalogue.load(), media_root)
+    report = ImportReport(rejected=rejected, drop=str(drop), labelled=str(labels) if labels else "")
+    src_root = Path(media_root) if media_root is not None else pkg.root
+    deps = [{"deploymentID": str(d["deploymentID"]), "stationID": str(d.get("locationID") or d["deploymentID"]),
+             "deviceType": "camera", "deviceModel": str(d.get("cameraModel", "")),
+             "latitude": d.get("latitude", ""), "longitude": d.get("longitude", ""),
+             "coordinateUncertainty_m": d.get("coordinateUncertainty", ""),
+             "timezone": fixed_offset_zone(str(d.get("deploymentStart", ""))),
+             "deploymentStart": d.get("deploymentStart", ""), "deploymentEnd": d.get("deploymentEnd", ""),
+             "source_repo": f"camtrap-dp:{pkg.root.name}", "licence": "", "attribution": ""}
+            for d in pkg.deployments]
+    stations = {str(d.get("locationID") or d["deploymentID"]): str(d.get("locationName", "")) for d in pkg.deployments}
+    manifest = []
+    for r in records:
+        target = drop / r.deploymentID / r.filePath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src_root / r.filePath, target)
+        report.media += 1
+        if labels is not None and r.label:
+            dest = labels / r.deploymentID / r.filePath
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src_root / r.filePath, dest)
+            manifest.append({"file": f"{r.deploymentID}/{r.filePath}",
+                             "scientific_name": "" if r.label == "blank" else r.label,
+                             "station_hint": r.deploymentID, "datetime": r.timestamp, "licence": "",
+                             "attribution": "", "source_repo": f"camtrap-dp:{pkg.root.name}"})
+            report.labels[r.label] += 1
+    report.deployments = _merge_csv(drop / "deployments.csv", deps, DROP_DEPLOYMENT_FIELDS, "deploymentID")
+    _merge_csv(drop / "stations.csv", [{"stationID": k, "stationName": v, "note": ""} for k, v in stations.items()],
+               ["stationID", "stationName", "note"], "stationID")
+    if labels is not None:
+        _merge_csv(labels / "manifest.csv", manifest, LABEL_MANIFEST_FIELDS, "file")
+    return report

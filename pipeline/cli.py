@@ -48,6 +48,11 @@ app.add_typer(labels_cli, name="labels")
 app.add_typer(export_app, name="export", help="Share the detections database: Camtrap DP package or Darwin Core CSV.")
 
 
+import_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                         help="Bring data shared in other tools' formats into the station drops and training sets.")
+app.add_typer(import_app, name="import")
+
+
 class OutputFormat(StrEnum):
     csv = "csv"
     megadetector = "megadetector"
@@ -117,5 +122,30 @@ def classify(
     raise typer.Exit(EXIT_REJECTED if summary.rejected else EXIT_OK)
 
 
-__all__ = ["app", "classify", "output_format", "EXIT_OK", "EXIT_REJECTED", "EXIT_USAGE", "EXIT_NO_BUNDLE",
+@import_app.command("camtrap-dp")
+def import_camtrap_dp(
+    package: Path = typer.Argument(..., help="Camtrap DP 1.0 package: folder with datapackage.json, or a .zip"),
+    to: Path = typer.Option(..., "--to", help="station drop to add the deployments and media to "
+                            "(e.g. data/raw/stations; created if missing)"),
+    media_root: Path | None = typer.Option(None, help="folder the media filePath values are relative to "
+                                           "(default: the package folder)"),
+    labels: Path | None = typer.Option(None, help="also write the human classifications as a labelled training "
+                                       "set here (manifest.csv + files, e.g. data/raw/camera_traps/reviewed)"),
+) -> None:
+    """Add a Camtrap DP package (deployments, media, observations) as a station drop; its human-classified
+    observations become training labels with --labels. Then `dvc add` the folders and `make run`."""
+    setup_logging("WARNING")
+    from models.media.errors import BiodivError
+    from pipeline import classify as core
+
+    try:
+        report = core.import_camtrap_dp(package, to, media_root, labels)
+    except BiodivError as exc:
+        raise _fail(f"{exc}", EXIT_USAGE) from exc
+    typer.echo(report.text())
+    raise typer.Exit(EXIT_REJECTED if report.rejected else EXIT_OK)
+
+
+__all__ = ["import_camtrap_dp", "app", "classify", "output_format", "EXIT_OK", "EXIT_REJECTED", "EXIT_USAGE",
+           "EXIT_NO_BUNDLE",
            "EXIT_OUTPUT"]
