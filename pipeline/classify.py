@@ -563,3 +563,36 @@ def import_camtrap_dp(package: Path, drop: Path, media_root: Path | None, labels
     if labels is not None:
         _merge_csv(labels / "manifest.csv", manifest, LABEL_MANIFEST_FIELDS, "file")
     return report
+
+
+def import_raven(tables: list[Path], labels: Path, audio_root: Path | None, window_s: float, hop_s: float,
+                 ) -> tuple[Counter, list[Rejection]]:
+    """Cut the recordings annotated by Raven selection tables into labelled clips under ``labels`` (a labelled
+    acoustic dataset: ``manifest.csv`` + WAV clips, e.g. ``data/raw/acoustic/reviewed``). A table whose recording
+    is not found, or that cannot be read, is a rejection; the others go on.
+
+    Returns:
+        clips per label, and the tables left out.
+    """
+    from models.inference.audio_outputs import read_raven_table, recording_of, write_training_clips
+    from models.media.errors import MediaError
+
+    catalogue = Catalogue.load()
+    counts: Counter = Counter()
+    rejected: list[Rejection] = []
+    rows: list[dict] = []
+    for table in tables:
+        try:
+            sels = read_raven_table(table)
+            rec = recording_of(table, sels, audio_root)
+            if rec is None:
+                rejected.append(Rejection(str(table), "missing_file", "recording not found: give --audio-root"))
+                continue
+            clips = write_training_clips(rec, sels, catalogue, labels, window_s, hop_s, prefix="raven/")
+        except (BiodivError, MediaError, OSError) as exc:
+            rejected.append(Rejection(str(table), getattr(exc, "reason", "bad_table"), str(exc)))
+            continue
+        rows += [{**r, "station_hint": "", "datetime": "", "licence": "", "attribution": ""} for r in clips]
+        counts.update(r["scientific_name"] or "blank" for r in clips)
+    _merge_csv(labels / "manifest.csv", rows, LABEL_MANIFEST_FIELDS, "file")
+    return counts, rejected

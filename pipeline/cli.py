@@ -146,6 +146,30 @@ def import_camtrap_dp(
     raise typer.Exit(EXIT_REJECTED if report.rejected else EXIT_OK)
 
 
-__all__ = ["import_camtrap_dp", "app", "classify", "output_format", "EXIT_OK", "EXIT_REJECTED", "EXIT_USAGE",
-           "EXIT_NO_BUNDLE",
-           "EXIT_OUTPUT"]
+@import_app.command("raven")
+def import_raven(
+    tables: list[Path] = typer.Argument(..., help="Raven selection tables (.txt), e.g. annotated in Raven Pro"),
+    labels: Path = typer.Option(..., "--labels", help="labelled acoustic set to add the clips to "
+                                "(manifest.csv + WAV clips, e.g. data/raw/acoustic/reviewed)"),
+    audio_root: Path | None = typer.Option(None, help="folder of the recordings (default: Begin Path, or "
+                                           "beside each table)"),
+    window_s: float = typer.Option(3.0, min=0.1, help="clip length in s (the audio model's window_s)"),
+    hop_s: float = typer.Option(3.0, min=0.1, help="clip step in s"),
+) -> None:
+    """Turn annotated time-frequency boxes into labelled training clips for the acoustic model.
+
+    Each analysis window takes the label of the box that overlaps it most (at least half a window, or the
+    whole box when it is shorter); labels are scientific or common names from the species catalogue."""
+    setup_logging("WARNING")
+    from pipeline import classify as core
+
+    counts, rejected = core.import_raven(tables, labels, audio_root, window_s, hop_s)
+    typer.echo(f"{sum(counts.values())} clips in {labels}/manifest.csv: "
+               + ", ".join(f"{n} {c}" for n, c in counts.most_common()))
+    for r in rejected:
+        typer.echo(f"rejected {r.filePath}: {r.reason} ({r.detail})")
+    raise typer.Exit(EXIT_REJECTED if rejected else EXIT_OK)
+
+
+__all__ = ["app", "classify", "import_camtrap_dp", "import_raven", "output_format", "EXIT_OK", "EXIT_REJECTED",
+           "EXIT_USAGE", "EXIT_NO_BUNDLE", "EXIT_OUTPUT"]

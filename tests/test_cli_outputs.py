@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
@@ -47,7 +48,7 @@ def test_raven_table_round_trip(tmp_path, catalogue):
     assert header.split("\t") == RAVEN_FIELDS
     assert rows[1].split("\t")[:10] == ["2", "Spectrogram 1", "1", "6.000", "9.000", "50.0", "11025.0",
                                         "American bullfrog", "Lithobates catesbeianus", "0.9100"]
-    assert read_raven_table(path) == sels
+    assert read_raven_table(path) == [dataclasses.replace(s, begin_path="/data/a.wav") for s in sels]
     labels = write_audacity_labels(tmp_path / "a.txt", sels, catalogue).read_text().splitlines()
     assert labels == ["0.000\t3.000\tWild boar, 0.7000", "6.000\t9.000\tAmerican bullfrog, 0.9100"]
 
@@ -114,3 +115,28 @@ def test_progress_lines_are_periodic(caplog):
     assert lines[-1].startswith("images: 10/10 (100 %) done")
     assert 2 <= len(lines) - 1 <= 4  # periodic, not one per item
     assert all("/10 (" in x for x in lines)
+
+
+def test_raven_tables_become_labelled_training_clips(tmp_path, media):
+    """biodiv import raven: an annotated recording -> labelled WAV clips that the labelled-dataset ingest reads."""
+    from typer.testing import CliRunner
+
+    from models.ingest import ingest_labelled
+    from pipeline import cli
+
+    rec = media.wav(tmp_path / "field" / "REC_1.wav", 9.0, sample_rate_hz=16000, freq_hz=441.7)  # no repeating clip
+    (tmp_path / "field" / "REC_1.Table.1.selections.txt").write_text(
+        "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tSpecies\n"
+        "1\tSpectrogram 1\t1\t0.5\t2.0\t300\t900\tAmerican bullfrog\n"
+        "2\tSpectrogram 1\t1\t6.0\t9.0\t300\t900\tSus scrofa\n")
+    (tmp_path / "orphan.selections.txt").write_text("Selection\tBegin Time (s)\tEnd Time (s)\n1\t0\t1\n")
+    labels = tmp_path / "reviewed"
+    res = CliRunner().invoke(cli.app, ["import", "raven", str(tmp_path / "field" / "REC_1.Table.1.selections.txt"),
+                                       str(tmp_path / "orphan.selections.txt"), "--labels", str(labels)])
+    assert res.exit_code == cli.EXIT_REJECTED, res.output
+    assert "2 clips" in res.output and "missing_file" in res.output
+    records, rejected = ingest_labelled(labels, Catalogue.load())
+    assert rejected == []
+    got = sorted((r.label, r.duration_s) for r in records)
+    assert got == [("Lithobates catesbeianus", 3.0), ("Sus scrofa", 3.0)]
+    assert rec.is_file()

@@ -57,6 +57,7 @@ class Selection:
     high_hz: float | None
     label: str
     confidence: float | None = None
+    begin_path: str = ""
 
 
 def selections_from_windows(windows: Iterable[AudioWindow], catalogue: Catalogue, low_hz: float = 0.0,
@@ -156,7 +157,7 @@ def read_raven_table(path: str | Path) -> list[Selection]:
             label = next((row[c].strip() for c in LABEL_COLUMNS if (row.get(c) or "").strip()), "")
             low, high = _float(row, "Low Freq (Hz)", where, False), _float(row, "High Freq (Hz)", where, False)
             out[sel] = Selection(sel, int(_float(row, "Channel", where, False) or 1), begin, end, low, high,
-                                 label, _float(row, "Confidence", where, False))
+                                 label, _float(row, "Confidence", where, False), (row.get("Begin Path") or "").strip())
     return sorted(out.values(), key=lambda s: s.selection)
 
 
@@ -249,3 +250,59 @@ def write_recording_tables(folder: str | Path, recordings: Iterable[dict], windo
         write_audacity_labels(folder / (rel + AUDACITY_SUFFIX), sels, catalogue)
         n += 1
     return n
+
+
+#: Name endings of selection tables, longest first: ours, BirdNET-Analyzer's, Raven's own export.
+TABLE_SUFFIXES = (RAVEN_SUFFIX, ".BirdNET.selection.table.txt", ".selection.table.txt", ".Table.1.selections.txt",
+                  ".selections.txt", ".txt")
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".WAV", ".FLAC", ".MP3", ".OGG")
+
+
+def recording_of(table: str | Path, selections: list[Selection], audio_root: str | Path | None = None) -> Path | None:
+    """The recording a selection table annotates: its ``Begin Path`` when that file exists, else the table's name
+    without its table suffix (``x.wav.biodiv.selection.table.txt`` -> ``x.wav``; ``x.Table.1.selections.txt``
+    -> ``x.wav``/``.flac``/...) in ``audio_root`` or beside the table; None when none is found."""
+    table = Path(table)
+    for s in selections:
+        if s.begin_path and Path(s.begin_path).is_file():
+            return Path(s.begin_path)
+        if s.begin_path and audio_root is not None and (Path(audio_root) / Path(s.begin_path).name).is_file():
+            return Path(audio_root) / Path(s.begin_path).name
+    name = table.name
+    stem = next((name[: -len(suf)] for suf in TABLE_SUFFIXES if name.endswith(suf)), name)
+    for folder in ([Path(audio_root)] if audio_root is not None else []) + [table.parent]:
+        for cand in [stem] + [stem + ext for ext in AUDIO_SUFFIXES]:
+            if Path(cand).suffix in AUDIO_SUFFIXES and (folder / cand).is_file():
+                return folder / cand
+    return None
+
+
+def write_training_clips(recording: str | Path, selections: Iterable[Selection], catalogue: Catalogue,
+                         out_dir: str | Path, window_s: float, hop_s: float, prefix: str = "",
+                         min_tail_s: float = 1.0) -> list[dict]:
+    """Cut an annotated recording into labelled clips (:func:`selections_to_windows`), one WAV per window at the
+    recording's own rate (mixed to mono), and return their manifest rows (``file`` relative to ``out_dir``,
+    ``scientific_name``: the format ``models.ingest.ingest_labelled`` reads; ``blank`` is an empty name).
+
+    Raises:
+        MediaError: the recording cannot be decoded.
+        CatalogueError: a label that is not in the catalogue.
+    """
+    import soundfile as sf
+
+    from models.media.audio import load_audio
+
+    recording, out_dir = Path(recording), Path(out_dir)
+    audio = load_audio(recording)
+    windows = selections_to_windows(selections, audio.duration_s, window_s, hop_s, catalogue,
+                                    min_tail_s=min_tail_s, where=recording.name)
+    rows = []
+    for w in windows:
+        rel = f"{prefix}{recording.stem}_{w.start_s:09.3f}-{w.end_s:09.3f}s.wav"
+        path = out_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        a, b = round(w.start_s * audio.sample_rate_hz), round(w.end_s * audio.sample_rate_hz)
+        sf.write(str(path), audio.samples[a:b], audio.sample_rate_hz, subtype="PCM_16")
+        rows.append({"file": rel, "scientific_name": "" if w.label == "blank" else w.label,
+                     "source_repo": f"raven:{recording.name}"})
+    return rows
