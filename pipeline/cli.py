@@ -10,7 +10,7 @@
 Exit status (scripts can rely on it):
 
 - 0: done, every input file was classified (or was already in the output);
-- 1: done, but some files were rejected (listed with their reason in the summary and ``<out>.rejected.csv``);
+- 1: done, but some files were rejected (listed with their reason in the summary and ``OUT.rejected.csv``);
 - 2: usage error (bad option, no such input, unknown output format); nothing was written;
 - 3: no usable model bundle (run ``make run`` first, or pass ``--bundle DIR``); nothing was written;
 - 4: the output exists but cannot be resumed (not ours, or damaged); move it away or choose another ``--out``.
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_NO_BUNDLE, EXIT_OUTPUT = 0, 1, 2, 3, 4
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=(
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="markdown", help=(
     "biodiv-obs: species from camera-trap images, videos and acoustic recordings.\n\n"
     "Exit status: 0 ok, 1 some files rejected, 2 usage error, 3 no model bundle, 4 output cannot be resumed."))
 app.add_typer(serve_cli, name="serve", help="Run the web service and API (http://127.0.0.1:8000/).")
@@ -95,7 +95,7 @@ def classify(
                                              "artifacts/audio_model_onnx"),
     artifacts: Path = typer.Option(Path("artifacts"), help="where the default bundles are (`make run` trains them)"),
     tables: Path | None = typer.Option(None, help="folder for the Raven selection tables and Audacity labels, "
-                                       "one per recording (default: <out>_raven/ when there are recordings)"),
+                                       "one per recording (default: OUT_raven/ when there are recordings)"),
     params: Path = typer.Option(Path("params.yaml"), help="settings of the predict stages (defaults when absent)"),
     resume: bool = typer.Option(True, help="skip files already in --out with the same model version"),
 ) -> None:
@@ -103,7 +103,7 @@ def classify(
 
     Runs the same classification as the pipeline's predict stages. A second run with the same --out only
     classifies the files that are not in it yet. Rejected files (corrupt, unsupported...) never stop the run:
-    they are listed with the reason in the summary and in <out>.rejected.csv.
+    they are listed with the reason in the summary and in OUT.rejected.csv (OUT: the --out path).
     """
     setup_logging("WARNING")
     from pipeline import classify as core
