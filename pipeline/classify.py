@@ -10,7 +10,8 @@ Outputs (see ``docs/cli.md``):
   classifications are one detection of category ``animal`` (``person`` for *Homo sapiens*) with the
   whole-frame box ``[0, 0, 1, 1]`` carrying the top-k ``classifications``; a blank image has an empty
   ``detections`` list; a rejected file has ``failure`` (the reason) and no ``detections``; a video is one
-  entry with one detection per species seen in its sampled frames (the best frame's confidence);
+  entry (with ``frame_rate``) with one detection per species seen in its sampled frames: the best frame's
+  confidence and ``frame_number``;
 - Camtrap DP 1.0.2 package (folder or ``.zip``): the product's exporter (``models.store.export``) run on a
   throw-away SQLite database;
 - per recording, a Raven selection table and an Audacity label track (``models.inference.audio_outputs``).
@@ -355,7 +356,7 @@ class ClassifyJob:
         labels = [lb for lb in (meta.labels if meta else []) if lb != "blank"]
         cat_id = {lb: str(i) for i, lb in enumerate(labels)}
         entries = dict(self.previous.get("md", {}))
-        entries.update(megadetector_entries(predictions, cat_id))
+        entries.update(megadetector_entries(predictions, cat_id, self._frame_rates(predictions)))
         for r in rejected:
             if r.filePath not in entries:
                 entries[r.filePath] = {"file": r.filePath, "failure": f"{r.reason}: {r.detail}"}
@@ -382,6 +383,18 @@ class ClassifyJob:
             "images": [entries[k] for k in sorted(entries)],
         }
         _write_atomic_text(self.out, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+
+    def _frame_rates(self, predictions: list) -> dict[str, float]:
+        from models.media.errors import MediaError
+        from models.media.video import probe_video
+
+        out = {}
+        for name in sorted({p.filePath for p in predictions if p.modality == "video"}):
+            try:
+                out[name] = probe_video(self.root / name).fps
+            except MediaError:
+                out[name] = 0.0
+        return out
 
     def _is_image(self, file_path: str) -> bool:
         mod = next((m["modality"] for m in self.media if m["filePath"] == file_path), "image")
@@ -434,8 +447,12 @@ class ClassifyJob:
                 shutil.copytree(pkg, self.out)
 
 
-def megadetector_entries(predictions: list, cat_id: dict[str, str]) -> dict[str, dict]:
-    """MegaDetector ``images`` entries (by file) for image and video predictions; see the module docstring."""
+def megadetector_entries(predictions: list, cat_id: dict[str, str],
+                         fps_of: dict[str, float] | None = None) -> dict[str, dict]:
+    """MegaDetector ``images`` entries (by file) for image and video predictions; see the module docstring.
+
+    ``fps_of`` gives each video's frame rate (Hz): a video entry then has ``frame_rate`` and each detection the
+    ``frame_number`` of its best frame, as MegaDetector's video output has them."""
     by_file: dict[str, list] = defaultdict(list)
     for p in predictions:
         by_file[p.filePath].append(p)
@@ -451,10 +468,13 @@ def megadetector_entries(predictions: list, cat_id: dict[str, str]) -> dict[str,
             classes = [[cat_id[n], round(float(c), 4)] for n, c in json.loads(p.topK) if n in cat_id]
             det = {"category": "2" if p.scientificName == HUMAN else "1", "conf": conf, "bbox": [0.0, 0.0, 1.0, 1.0],
                    "classifications": classes}
-            if p.modality == "video":
-                det["frame_time_s"] = p.start_s
+            fps = (fps_of or {}).get(name, 0.0)
+            if p.modality == "video" and fps > 0:
+                det["frame_number"] = round(p.start_s * fps)
             best[p.scientificName] = det
         entry = {"file": name, "detections": sorted(best.values(), key=lambda d: -d["conf"])}
+        if (fps_of or {}).get(name, 0.0) > 0:
+            entry["frame_rate"] = round(fps_of[name], 3)
         out[name] = entry
     return out
 

@@ -30,9 +30,9 @@ MD_TOP_ALLOWED = MD_TOP_REQUIRED | {"classification_categories", "classification
 MD_INFO_REQUIRED = {"format_version"}
 MD_INFO_ALLOWED = {"format_version", "detector", "detection_completion_time", "classifier",
                    "classification_completion_time", "detector_metadata", "classifier_metadata", "summary_report"}
-MD_IMAGE_ALLOWED = {"file", "detections", "failure", "frame_rate", "frames_processed"}
+MD_IMAGE_ALLOWED = {"file", "detections", "failure", "frame_rate"}
 MD_DETECTION_REQUIRED = {"category", "conf", "bbox"}
-MD_DETECTION_ALLOWED = MD_DETECTION_REQUIRED | {"classifications", "frame_number", "frame_time_s"}
+MD_DETECTION_ALLOWED = MD_DETECTION_REQUIRED | {"classifications", "frame_number"}
 
 
 def check_megadetector(doc: dict) -> list[str]:
@@ -313,3 +313,24 @@ def test_serve_runs_uvicorn_with_the_app_factory(monkeypatch):
     assert calls == [(("serve.app:create_app",), {"factory": True, "host": "127.0.0.1", "port": 8123,
                                                    "reload": False})]
     assert invoke("serve", "--port", "0").exit_code == 2  # out of range
+
+
+def test_classify_videos_into_megadetector_json(cases, tmp_path, bundles):
+    """The field videos (BR-12): each is one entry, with frame_rate and frame_number when it decodes, or a
+    failure with the reason; the document still follows the format."""
+    d = tmp_path / "videos"
+    d.mkdir()
+    for f in sorted((cases / "BR-12").iterdir()):
+        shutil.copy(f, d / f.name)
+    out = tmp_path / "v.json"
+    res = invoke("classify", d, "--out", out, "--bundle", bundles["image"][0])
+    assert res.exit_code in (cli.EXIT_OK, cli.EXIT_REJECTED), res.output
+    doc = json.loads(out.read_text())
+    assert check_megadetector(doc) == []
+    videos = [e for e in doc["images"] if e["file"].upper().endswith(".AVI")]
+    assert {e["file"] for e in videos} >= {f"IMAG000{i}.AVI" for i in (1, 2, 3)}
+    decoded = [e for e in videos if "failure" not in e]
+    assert decoded, "at least one field video decodes"
+    for e in decoded:
+        assert e["frame_rate"] > 0
+        assert all(isinstance(det["frame_number"], int) and det["frame_number"] >= 0 for det in e["detections"])
