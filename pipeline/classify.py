@@ -588,7 +588,7 @@ def import_camtrap_dp(package: Path, drop: Path, media_root: Path | None, labels
 def import_raven(tables: list[Path], labels: Path, audio_root: Path | None, window_s: float, hop_s: float,
                  ) -> tuple[Counter, list[Rejection]]:
     """Cut the recordings annotated by Raven selection tables into labelled clips under ``labels`` (a labelled
-    acoustic dataset: ``manifest.csv`` + WAV clips, e.g. ``data/raw/acoustic/reviewed``). A table whose recording
+    acoustic dataset: ``manifest.csv`` + WAV clips, e.g. ``data/raw/acoustic/imported/<name>``). A table whose recording
     is not found, or that cannot be read, is a rejection; the others go on.
 
     Returns:

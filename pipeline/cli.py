@@ -130,7 +130,7 @@ def import_camtrap_dp(
     media_root: Path | None = typer.Option(None, help="folder the media filePath values are relative to "
                                            "(default: the package folder)"),
     labels: Path | None = typer.Option(None, help="also write the human classifications as a labelled training "
-                                       "set here (manifest.csv + files, e.g. data/raw/camera_traps/reviewed)"),
+                                       "set here (manifest.csv + files, e.g. data/raw/camera_traps/imported/NAME)"),
 ) -> None:
     """Add a Camtrap DP package (deployments, media, observations) as a station drop; its human-classified
     observations become training labels with --labels. Then `dvc add` the folders and `make run`."""
@@ -150,7 +150,7 @@ def import_camtrap_dp(
 def import_raven(
     tables: list[Path] = typer.Argument(..., help="Raven selection tables (.txt), e.g. annotated in Raven Pro"),
     labels: Path = typer.Option(..., "--labels", help="labelled acoustic set to add the clips to "
-                                "(manifest.csv + WAV clips, e.g. data/raw/acoustic/reviewed)"),
+                                "(manifest.csv + WAV clips, e.g. data/raw/acoustic/imported/NAME)"),
     audio_root: Path | None = typer.Option(None, help="folder of the recordings (default: Begin Path, or "
                                            "beside each table)"),
     window_s: float = typer.Option(3.0, min=0.1, help="clip length in s (the audio model's window_s)"),

@@ -130,7 +130,7 @@ def test_raven_tables_become_labelled_training_clips(tmp_path, media):
         "1\tSpectrogram 1\t1\t0.5\t2.0\t300\t900\tAmerican bullfrog\n"
         "2\tSpectrogram 1\t1\t6.0\t9.0\t300\t900\tSus scrofa\n")
     (tmp_path / "orphan.selections.txt").write_text("Selection\tBegin Time (s)\tEnd Time (s)\n1\t0\t1\n")
-    labels = tmp_path / "reviewed"
+    labels = tmp_path / "acoustic" / "imported" / "raven-2024"
     res = CliRunner().invoke(cli.app, ["import", "raven", str(tmp_path / "field" / "REC_1.Table.1.selections.txt"),
                                        str(tmp_path / "orphan.selections.txt"), "--labels", str(labels)])
     assert res.exit_code == cli.EXIT_REJECTED, res.output
@@ -140,3 +140,9 @@ def test_raven_tables_become_labelled_training_clips(tmp_path, media):
     got = sorted((r.label, r.duration_s) for r in records)
     assert got == [("Lithobates catesbeianus", 3.0), ("Sus scrofa", 3.0)]
     assert rec.is_file()
+    # the ingest stage adds imported label sets to the labelled dataset
+    from pipeline.stages.ingest import with_reviewed
+
+    merged, _ = with_reviewed(tmp_path / "acoustic", [], [], Catalogue.load(), 10**8)
+    assert sorted((r.filePath.split("/")[:2], r.label) for r in merged) == [
+        (["imported", "raven-2024"], "Lithobates catesbeianus"), (["imported", "raven-2024"], "Sus scrofa")]

@@ -26,18 +26,25 @@ LABELLED = ("camera_traps", "acoustic")
 #: Sub-folder of a labelled dataset with reviewed labels exported from the service
 #: (``python -m serve labels export``; same manifest format); added to the dataset when present.
 REVIEWED = "reviewed"
+#: Sub-folder of a labelled dataset with one folder per label import (``biodiv import camtrap-dp|raven``).
+IMPORTED = "imported"
 
 
 def with_reviewed(root: Path, records: list, rejected: list, catalogue: Catalogue, max_pixels: int,
                   bar=iter) -> tuple[list, list]:
-    """Append the reviewed labels of ``root/reviewed/manifest.csv`` (if present) to a labelled dataset's
-    records, with ``filePath`` relative to ``root``; byte-identical files keep their first record."""
-    if not (root / REVIEWED / "manifest.csv").is_file():
+    """Append the reviewed labels of ``root/reviewed/manifest.csv`` and the imported ones of
+    ``root/imported/<name>/manifest.csv`` (``biodiv import camtrap-dp|raven --labels``), where present, to a
+    labelled dataset's records, with ``filePath`` relative to ``root``; byte-identical files keep their first record."""
+    sets = [REVIEWED] if (root / REVIEWED / "manifest.csv").is_file() else []
+    if (root / IMPORTED).is_dir():
+        sets += sorted(f"{IMPORTED}/{d.name}" for d in (root / IMPORTED).iterdir() if (d / "manifest.csv").is_file())
+    if not sets:
         return records, rejected
-    more, more_rejected = ingest_labelled(root / REVIEWED, catalogue, max_pixels, 0, bar)
-    log.info("%s: %d reviewed labels", root.name, len(more))
-    records = records + [dataclasses.replace(r, filePath=f"{REVIEWED}/{r.filePath}") for r in more]
-    rejected = rejected + [dataclasses.replace(r, filePath=f"{REVIEWED}/{r.filePath}") for r in more_rejected]
+    for sub in sets:
+        more, more_rejected = ingest_labelled(root / sub, catalogue, max_pixels, 0, bar)
+        log.info("%s: %d labels from %s", root.name, len(more), sub)
+        records = records + [dataclasses.replace(r, filePath=f"{sub}/{r.filePath}") for r in more]
+        rejected = rejected + [dataclasses.replace(r, filePath=f"{sub}/{r.filePath}") for r in more_rejected]
     return drop_duplicates(records, rejected)
 
 
