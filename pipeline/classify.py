@@ -180,6 +180,7 @@ class ClassifyJob:
     stations: list[dict]
     deployment_rows: list[dict]
     previous: dict = field(default_factory=dict)
+    frame_rates: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def prepare(cls, paths: list[Path], out: Path, fmt: str, bundles: list[Path], artifacts: Path,
@@ -264,7 +265,11 @@ class ClassifyJob:
 
     # -- running --------------------------------------------------------------------------------------------
     def run(self) -> Summary:
-        """Classify what is not in the output yet, write the outputs and return the summary."""
+        """Classify what is not in the output yet, write the outputs and return the summary.
+
+        Media are classified one deployment at a time (camera events never span deployments, so the result is
+        the same); CSV and MegaDetector outputs are rewritten after each one, so an interrupted run loses at
+        most the deployment in progress and the next run resumes from there."""
         from pipeline.stages import predict, predict_audio
 
         catalogue = Catalogue.load()
@@ -272,48 +277,70 @@ class ClassifyJob:
         todo = [m for m in self.media if m["filePath"] not in done]
         summary = Summary(files=len(self.media) + len(self.rejected), resumed=len(self.media) - len(todo),
                           out=str(self.out))
-        rejected = list(self.rejected)
-        cam = [m for m in todo if m["modality"] in ("image", "video")]
-        rec = [m for m in todo if m["modality"] == "audio"]
-        predictions: list = []
-        events: list = []
-        windows: list[AudioWindow] = []
-        audio_result: dict = {}
-        for group, modality in ((cam, "image"), (rec, "audio")):
-            if group and modality not in self.bundles:
-                rejected += [Rejection(m["filePath"], "no_model",
-                                       f"no {modality} bundle: run `make run` or pass --bundle DIR") for m in group]
-        if cam and "image" in self.bundles:
-            clf = _load("image", self.bundles["image"][0], self.predict_audio.threads)
-            res = predict.run_camera(self.predict, cam, self.root, clf, catalogue, self.deployments)
-            predictions, events = res.predictions, res.events
-            rejected += res.rejected
-        if rec and "audio" in self.bundles:
-            clf = _load("audio", self.bundles["audio"][0], self.predict_audio.threads)
-            audio_result = predict_audio.run(self.predict_audio, rec, self.root, clf, catalogue)
-            windows = audio_result["windows"]
-            rejected += [Rejection(r["filePath"], r["reason"], r["detail"]) for r in audio_result["rejected"]]
-            self._write_tables(rec, windows, audio_result["rejected"], catalogue, summary)
-        bad = {r.filePath for r in rejected}
+        acc = {"predictions": [], "events": [], "windows": [], "audio_events": [], "indices": [],
+               "rejected": list(self.rejected), "recordings": set()}
+        groups: dict[str, list[dict]] = {}
+        for m in todo:
+            modality = "audio" if m["modality"] == "audio" else "image"
+            if modality not in self.bundles:
+                acc["rejected"].append(Rejection(m["filePath"], "no_model",
+                                                 f"no {modality} bundle: run `make run` or pass --bundle DIR"))
+                continue
+            groups.setdefault(m.get("deploymentID", ""), []).append(m)
+        classifiers: dict = {}
+
+        def clf(modality: str):
+            if modality not in classifiers:
+                classifiers[modality] = _load(modality, self.bundles[modality][0], self.predict_audio.threads)
+            return classifiers[modality]
+
+        for i, group in enumerate(groups.values()):
+            cam = [m for m in group if m["modality"] in ("image", "video")]
+            rec = [m for m in group if m["modality"] == "audio"]
+            if cam:
+                res = predict.run_camera(self.predict, cam, self.root, clf("image"), catalogue, self.deployments)
+                acc["predictions"] += res.predictions
+                acc["events"] += res.events
+                acc["rejected"] += res.rejected
+            if rec:
+                ar = predict_audio.run(self.predict_audio, rec, self.root, clf("audio"), catalogue)
+                acc["windows"] += ar["windows"]
+                acc["audio_events"] += ar["events"]
+                acc["indices"] += ar["indices"]
+                acc["rejected"] += [Rejection(r["filePath"], r["reason"], r["detail"]) for r in ar["rejected"]]
+                acc["recordings"] |= {m["filePath"] for m in rec} - {r["filePath"] for r in ar["rejected"]}
+                self._write_tables(rec, ar["windows"], ar["rejected"], catalogue, summary)
+            if self.fmt != "camtrap-dp" and i < len(groups) - 1:
+                self._write(acc, catalogue, summary)  # checkpoint
+        self._write(acc, catalogue, summary)
+        bad = {r.filePath for r in acc["rejected"]}
         summary.classified = len({m["filePath"] for m in todo} - bad)
-        summary.rejected = rejected
-        rows = self.previous.get("rows", []) + [
-            {**dataclasses.asdict(p), "channel": "", "threshold": "", "detected": ""} for p in predictions
-        ] + [w.row() for w in windows]
-        self._count(rows + self._md_rows(), summary)
+        summary.rejected = acc["rejected"]
+        self._count(self._rows(acc) + self._md_rows(), summary)
+        return summary
+
+    def _rows(self, acc: dict) -> list[dict]:
+        return self.previous.get("rows", []) + [
+            {**dataclasses.asdict(p), "channel": "", "threshold": "", "detected": ""} for p in acc["predictions"]
+        ] + [w.row() for w in acc["windows"]]
+
+    def _write(self, acc: dict, catalogue: Catalogue, summary: Summary) -> None:
+        """Write the output and ``OUT.rejected.csv`` from what is classified so far (each file atomically)."""
+        rows = self._rows(acc)
+        rejected = acc["rejected"]
         if self.fmt == "csv":
             self.out.parent.mkdir(parents=True, exist_ok=True)
             _write_rows_atomic(self.out, rows, CSV_FIELDS)
         elif self.fmt == "megadetector":
-            analysed = {m["filePath"] for m in rec} - bad if audio_result else set()
-            self._write_megadetector(predictions, rejected, catalogue, analysed)
+            self._write_megadetector(acc["predictions"], rejected, catalogue, acc["recordings"])
         else:
-            self._write_package(rows, events, audio_result, catalogue, summary)
+            audio = {"windows": [r for r in rows if r.get("modality") == "audio"],
+                     "events": [e.row() for e in acc["audio_events"]], "indices": acc["indices"]}
+            self._write_package(rows, acc["events"], audio if audio["windows"] else None, catalogue, summary)
         rej_path = Path(f"{self.out}.rejected.csv")
         if rejected or rej_path.exists():
             rej_path.parent.mkdir(parents=True, exist_ok=True)
             _write_rows_atomic(rej_path, rejected, REJECTION_FIELDS)
-        return summary
 
     def _md_rows(self) -> list[dict]:
         """Earlier MegaDetector entries as rows for the summary (their top classification per detection)."""
@@ -388,19 +415,19 @@ class ClassifyJob:
         from models.media.errors import MediaError
         from models.media.video import probe_video
 
-        out = {}
-        for name in sorted({p.filePath for p in predictions if p.modality == "video"}):
+        cache = self.frame_rates
+        for name in sorted({p.filePath for p in predictions if p.modality == "video"} - cache.keys()):
             try:
-                out[name] = probe_video(self.root / name).fps
+                cache[name] = probe_video(self.root / name).fps
             except MediaError:
-                out[name] = 0.0
-        return out
+                cache[name] = 0.0
+        return cache
 
     def _is_image(self, file_path: str) -> bool:
         mod = next((m["modality"] for m in self.media if m["filePath"] == file_path), "image")
         return mod in ("image", "video")
 
-    def _write_package(self, rows: list[dict], events: list, audio_result: dict, catalogue: Catalogue,
+    def _write_package(self, rows: list[dict], events: list, audio: dict | None, catalogue: Catalogue,
                        summary: Summary) -> None:
         """Camtrap DP via the product's exporter on a throw-away SQLite database."""
         from sqlalchemy.orm import Session
@@ -415,9 +442,6 @@ class ClassifyJob:
                                                for d in dep_ids]
         stations = self.stations or [{"stationID": s} for s in sorted({d["stationID"] for d in deployments})]
         camera = [r for r in rows if r.get("modality") != "audio"]
-        audio = {"windows": [r for r in rows if r.get("modality") == "audio"],
-                 "events": [e.row() for e in audio_result.get("events", [])],
-                 "indices": audio_result.get("indices", [])} if audio_result else None
         with tempfile.TemporaryDirectory(prefix="biodiv-classify-") as tmp:
             url = f"sqlite:///{Path(tmp) / 'results.db'}"
             publish.run(url, stations, deployments, media, camera,

@@ -206,6 +206,32 @@ def test_classify_csv_rows_and_resume(folder, tmp_path, bundle_args, low_thresho
                                                 "--params", low_threshold).output
 
 
+def test_an_interrupted_run_keeps_the_finished_deployments(folder, tmp_path, bundles, calling_audio_bundle,
+                                                           low_threshold, monkeypatch):
+    from pipeline import classify as core
+    from pipeline.stages import predict
+
+    out = tmp_path / "r.csv"
+    real = predict.run_camera
+
+    def interrupted(p, media, *args, **kw):
+        if media[0]["deploymentID"] == "cam-b":
+            raise KeyboardInterrupt
+        return real(p, media, *args, **kw)
+
+    monkeypatch.setattr(predict, "run_camera", interrupted)
+    job = core.ClassifyJob.prepare([folder], out, "csv", [bundles["image"][0], calling_audio_bundle],
+                                   Path("artifacts"), low_threshold, None)
+    with pytest.raises(KeyboardInterrupt):
+        job.run()
+    assert {r["filePath"].split("/")[0] for r in csv.DictReader(open(out))} == {"aru", "cam-a"}
+    monkeypatch.setattr(predict, "run_camera", real)
+    res = invoke("classify", folder, "--out", out, "--bundle", bundles["image"][0], "--bundle", calling_audio_bundle,
+                 "--params", low_threshold)
+    assert "6 files: 1 classified, 3 already" in res.output
+    assert {r["filePath"].split("/")[0] for r in csv.DictReader(open(out))} == {"aru", "cam-a", "cam-b"}
+
+
 def test_classify_camtrap_dp_package(tmp_path, media, bundles, low_threshold):
     """A station drop with coordinates and times becomes a valid Camtrap DP package with one observation
     per image (and per camera event)."""
