@@ -18,7 +18,7 @@ from models.media.audio import probe_audio
 from models.media.errors import MediaError
 from models.media.hashing import media_id, sha256_file
 from models.media.imaging import DEFAULT_MAX_PIXELS, read_image_info, sniff_mime
-from models.media.tables import Rejection
+from models.media.tables import Rejection, read_csv
 from models.media.timestamps import localise, parse_audiomoth_comment, read_guano, time_from_filename
 from models.media.video import VIDEO_MIMES, probe_video
 from models.taxonomy.catalogue import BLANK, Catalogue
@@ -160,8 +160,7 @@ def ingest_labelled(root: str | Path, catalogue: Catalogue, max_pixels: int = DE
         FileNotFoundError: no manifest.
     """
     root = Path(root)
-    with open(root / "manifest.csv", newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_csv(root / "manifest.csv")  # undoes the formula escape of the product's own manifests
     labels = [catalogue.resolve(r["scientific_name"], f"{root.name}/manifest.csv line {i}")
               for i, r in enumerate(rows, start=2)]
     records, rejections, taken = [], [], {}
