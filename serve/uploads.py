@@ -126,9 +126,10 @@ def _stage(folder: Path, sha: str, data: bytes) -> Path:
     return Path(tmp)
 
 
-def _probe(clf: Classifier, tmp: Path, file_name: str, media: dict, tz: str | None) -> dict:
+def _probe(clf: Classifier, tmp: Path, file_name: str, media: dict, deployment: Deployment) -> dict:
     """Probe the staged file as ingest does (``models.ingest.probe_media``); sets ``media["timestamp"]``
-    and returns the media facts (with ``extension``).
+    (localised as station drops are: the deployment's zone and its ``deploymentStart``/``deploymentEnd``
+    window) and returns the media facts (with ``extension``).
 
     Raises:
         MediaError: corrupt, truncated, unsupported or too large content.
@@ -140,7 +141,9 @@ def _probe(clf: Classifier, tmp: Path, file_name: str, media: dict, tz: str | No
     del facts["modality"]
     mime = facts["fileMediatype"]
     facts["extension"] = IMAGE_TYPES[mime] if image else AUDIO_EXTENSIONS.get(mime, "")
-    media["timestamp"], facts["timestampIssues"] = localise(naive, offset, tz)
+    media["timestamp"], facts["timestampIssues"] = localise(
+        naive, offset, deployment.timezone or None,
+        window=(deployment.deploymentStart or None, deployment.deploymentEnd or None))
     facts["timestampSource"] = source if naive else "missing"
     return facts
 
@@ -211,12 +214,13 @@ def process_upload(session: Session, *, data: bytes, file_name: str, deployment_
         media = dict(mediaID=media_id(sha), deploymentID=deployment_id, stationID=deployment.stationID, filePath="",
                      modality=modality, timestamp="")
         try:
-            facts = _probe(clf, tmp, file_name, media, deployment.timezone)
+            facts = _probe(clf, tmp, file_name, media, deployment)
             if (background_audio_s is not None and modality == "audio"
                     and (facts.get("duration_s") or 0.0) > background_audio_s):
                 return UploadResult(False, None, [], _queue_job(session, tmp, root, sha, deployment_id, file_name,
                                                                 facts, submitted_by))
-            rows = _classify(clf, catalogue, top_k, data, tmp, file_name, media)
+            rows = _classify(clf, catalogue, top_k, data, tmp, file_name,
+                             {**media, "timestampIssues": facts["timestampIssues"]})  # unusable time: no eventStart
         except MediaError as exc:
             raise _public(exc, file_name, tmp, folder, root) from exc
         name = f"{sha}{facts.pop('extension')}"
@@ -346,8 +350,9 @@ def run_job(session: Session, job_id: str, *, media_root: Path, classifiers: Cla
         media = dict(mediaID=media_id(job.sha256), deploymentID=job.deploymentID, stationID=deployment.stationID,
                      filePath="", modality="audio", timestamp="")
         try:
-            facts = _probe(clf, staged, job.fileName, media, deployment.timezone)
-            rows = _classify(clf, catalogue, top_k, None, staged, job.fileName, media)
+            facts = _probe(clf, staged, job.fileName, media, deployment)
+            rows = _classify(clf, catalogue, top_k, None, staged, job.fileName,
+                             {**media, "timestampIssues": facts["timestampIssues"]})
         except MediaError as exc:
             return _fail(session, job, _public(exc, job.fileName, staged, root).message, staged)
         name = f"{job.sha256}{facts.pop('extension')}"
