@@ -19,7 +19,7 @@ from pathlib import Path
 from models.media.audio import probe_audio
 from models.media.errors import MediaError
 from models.media.hashing import media_id, sha256_file
-from models.media.imaging import DEFAULT_MAX_PIXELS, read_image_info, sniff_mime
+from models.media.imaging import DEFAULT_MAX_PIXELS, read_image_info, sniff_media
 from models.media.tables import Rejection, read_csv
 from models.media.timestamps import (
     localise,
@@ -29,7 +29,7 @@ from models.media.timestamps import (
     time_from_filename,
     zone,
 )
-from models.media.video import VIDEO_MIMES, probe_video
+from models.media.video import probe_video
 from models.taxonomy.catalogue import BLANK, Catalogue
 
 log = logging.getLogger(__name__)
@@ -105,20 +105,18 @@ def probe_media(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | No
         raise MediaError(path, "unreadable", str(exc)) from exc
     if not head:
         raise MediaError(path, "corrupt", "file is empty (0 bytes)")
-    mime = sniff_mime(head)
-    if mime and mime.startswith("image/"):
+    modality, mime = sniff_media(head, path)  # the one sniffing function (uploads use it too)
+    if modality == "image":
         info = read_image_info(path.read_bytes(), str(path), max_pixels)
         return dict(modality="image", fileMediatype=info.mime, width_px=info.width_px, height_px=info.height_px,
                     naive_time=info.exif_datetime, offset=info.exif_offset, time_source="exif")
-    if mime in VIDEO_MIMES:
+    if modality == "video":
         vid = probe_video(path)
         if vid.width_px * vid.height_px > max_pixels:
             raise MediaError(path, "image_too_large",
                              f"{vid.width_px}x{vid.height_px} px frames exceed the limit of {max_pixels} px")
         return dict(modality="video", fileMediatype=mime, width_px=vid.width_px, height_px=vid.height_px,
                     duration_s=vid.duration_s, naive_time=None, offset=None, time_source="missing")
-    if mime and mime.startswith("video/"):
-        raise MediaError(path, "unsupported_format", f"video container {mime} is not supported (AVI, MP4, MOV)")
     info = probe_audio(path)
     facts = dict(modality="audio", fileMediatype=info.mime, duration_s=round(info.duration_s, 6),
                  sample_rate_hz=info.sample_rate_hz, channels=info.channels)

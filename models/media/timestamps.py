@@ -6,10 +6,13 @@ left empty and flagged (Camtrap DP ``timestampIssues``), never replaced by the i
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+log = logging.getLogger(__name__)
 
 # AudioMoth (YYYYMMDD_HHMMSS.WAV) and Song Meter (PREFIX_YYYYMMDD_HHMMSS.wav) file names.
 _RECORDER_NAME = re.compile(r"(?:^|_)(\d{8})_(\d{6})(?:[._]|$)")
@@ -273,19 +276,45 @@ class GuanoMetadata:
 
 
 def read_guano(path) -> GuanoMetadata | None:
-    """GUANO metadata of a WAV file with the ``guano`` library; None when the file has no GUANO
-    chunk or no ``Timestamp`` in it, or is not a RIFF/WAVE file the library can read."""
-    import struct
-    import wave
+    """GUANO metadata of a WAV file, in any sample format (PCM, float, extensible): the ``guan`` chunk is
+    found by the RIFF reader (``models.media.riff``; the ``wave`` module, which the ``guano`` library's own
+    reader relies on, refuses float WAVs) and parsed by ``guano.GuanoFile.from_string``.
 
+    Returns:
+        the metadata, or None when the file has no GUANO chunk or no usable ``Timestamp``. Every problem
+        recovered from (an unreadable file or chunk, text that is not UTF-8, a malformed field) is logged as a
+        warning naming the file, never swallowed.
+    """
     import guano
 
+    from models.media.riff import read_chunk
+
     try:
-        g = guano.GuanoFile(str(path))
-    except (ValueError, wave.Error, EOFError, struct.error, OSError, UnicodeDecodeError):
+        raw = read_chunk(path, "guan")
+    except OSError as exc:
+        log.warning("%s: WAV chunks unreadable, GUANO metadata skipped (%s)", path, exc)
         return None
-    stamp = g.get("Timestamp") if g else None
+    if raw is None:
+        return None
+    try:
+        text = raw.rstrip(b"\x00").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        log.warning("%s: GUANO chunk is not UTF-8 (%s); decoded with replacements", path, exc)
+        text = raw.rstrip(b"\x00").decode("utf-8", errors="replace")
+    try:
+        g = guano.GuanoFile.from_string(text, strict=False)
+    except Exception as exc:  # noqa: BLE001 - third-party parser: any failure is a metadata error to report
+        log.warning("%s: GUANO metadata unparseable (%s: %s)", path, type(exc).__name__, exc)
+        return None
+    try:
+        stamp = g.get("Timestamp")
+    except Exception as exc:  # noqa: BLE001 - a malformed field value raises from the coercion
+        log.warning("%s: GUANO Timestamp unreadable (%s: %s)", path, type(exc).__name__, exc)
+        return None
+    if stamp is None:
+        return None
     if not isinstance(stamp, datetime):
+        log.warning("%s: GUANO Timestamp %r is not a date-time; ignored", path, str(stamp)[:64])
         return None
     offset = None
     if stamp.tzinfo is not None and stamp.utcoffset() is not None:
