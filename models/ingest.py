@@ -10,18 +10,27 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from models.media.audio import probe_audio
 from models.media.errors import MediaError
 from models.media.hashing import media_id, sha256_file
-from models.media.imaging import DEFAULT_MAX_PIXELS, read_image_info, sniff_mime
-from models.media.tables import Rejection
-from models.media.timestamps import localise, parse_audiomoth_comment, read_guano, time_from_filename
-from models.media.video import VIDEO_MIMES, probe_video
+from models.media.imaging import DEFAULT_MAX_PIXELS, read_image_info, sniff_media
+from models.media.tables import Rejection, read_csv
+from models.media.timestamps import (
+    localise,
+    parse_audiomoth_comment,
+    read_guano,
+    resolve_repeated_hour,
+    time_from_filename,
+    zone,
+)
+from models.media.video import probe_video
 from models.taxonomy.catalogue import BLANK, Catalogue
 
 log = logging.getLogger(__name__)
@@ -97,20 +106,18 @@ def probe_media(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | No
         raise MediaError(path, "unreadable", str(exc)) from exc
     if not head:
         raise MediaError(path, "corrupt", "file is empty (0 bytes)")
-    mime = sniff_mime(head)
-    if mime and mime.startswith("image/"):
+    modality, mime = sniff_media(head, path)  # the one sniffing function (uploads use it too)
+    if modality == "image":
         info = read_image_info(path.read_bytes(), str(path), max_pixels)
         return dict(modality="image", fileMediatype=info.mime, width_px=info.width_px, height_px=info.height_px,
                     naive_time=info.exif_datetime, offset=info.exif_offset, time_source="exif")
-    if mime in VIDEO_MIMES:
+    if modality == "video":
         vid = probe_video(path)
         if vid.width_px * vid.height_px > max_pixels:
             raise MediaError(path, "image_too_large",
                              f"{vid.width_px}x{vid.height_px} px frames exceed the limit of {max_pixels} px")
         return dict(modality="video", fileMediatype=mime, width_px=vid.width_px, height_px=vid.height_px,
                     duration_s=vid.duration_s, naive_time=None, offset=None, time_source="missing")
-    if mime and mime.startswith("video/"):
-        raise MediaError(path, "unsupported_format", f"video container {mime} is not supported (AVI, MP4, MOV)")
     info = probe_audio(path)
     facts = dict(modality="audio", fileMediatype=info.mime, duration_s=round(info.duration_s, 6),
                  sample_rate_hz=info.sample_rate_hz, channels=info.channels)
@@ -161,8 +168,7 @@ def ingest_labelled(root: str | Path, catalogue: Catalogue, max_pixels: int = DE
         FileNotFoundError: no manifest.
     """
     root = Path(root)
-    with open(root / "manifest.csv", newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_csv(root / "manifest.csv")  # undoes the formula escape of the product's own manifests
     labels = [catalogue.resolve(r["scientific_name"], f"{root.name}/manifest.csv line {i}")
               for i, r in enumerate(rows, start=2)]
     records, rejections, taken = [], [], {}
@@ -202,32 +208,115 @@ def deployment_folders(root: Path, deployments: list[dict]) -> dict[Path, dict]:
     return out
 
 
+def _number(text: str | None) -> float | None:
+    text = (text or "").strip()
+    return float(text) if text else None
+
+
+def _when(text: str | None) -> datetime | None:
+    text = (text or "").strip()
+    return datetime.fromisoformat(text) if text else None
+
+
+def validate_deployments(deployments: list[dict], source: str = "deployments.csv"
+                         ) -> tuple[list[dict], list[Rejection]]:
+    """Check ``deployments.csv`` rows; each unusable row becomes a :class:`Rejection` with a reason.
+
+    Reasons: ``duplicate_deployment`` (the same ``deploymentID`` on several rows: every one of them is
+    rejected, as nothing says which metadata is right), ``missing_deployment_id``, ``unknown_timezone`` (not an
+    IANA name, e.g. ``China/Beijing``), ``invalid_coordinates`` (not a number, latitude outside -90..90 or
+    longitude outside -180..180, or only one of them given), ``invalid_deployment_time`` (a start or end that
+    is not ISO 8601) and ``end_before_start``. Overlapping deployments and open-ended ones (no end) are valid.
+
+    Returns:
+        (valid rows in input order, rejections; ``filePath`` is ``<source> line N``).
+    """
+    counts: dict[str, int] = {}
+    for dep in deployments:
+        did = (dep.get("deploymentID") or "").strip()
+        counts[did] = counts.get(did, 0) + 1
+    valid, rejections = [], []
+    for line, dep in enumerate(deployments, start=2):
+        did = (dep.get("deploymentID") or "").strip()
+        where = f"{source} line {line}"
+
+        def reject(reason: str, detail: str, did: str = did, where: str = where) -> None:
+            rejections.append(Rejection(where, reason, f"deployment {did!r}: {detail}"))
+
+        if not did:
+            reject("missing_deployment_id", "the row has no deploymentID")
+            continue
+        if counts[did] > 1:
+            reject("duplicate_deployment", f"deploymentID appears on {counts[did]} rows; make it unique")
+            continue
+        tz_name = (dep.get("timezone") or "").strip()
+        if tz_name and zone(tz_name) is None:
+            reject("unknown_timezone", f"time zone {tz_name!r} is not an IANA name such as Asia/Shanghai")
+            continue
+        try:
+            lat, lon = _number(dep.get("latitude")), _number(dep.get("longitude"))
+        except ValueError:
+            reject("invalid_coordinates", "latitude/longitude are not numbers")
+            continue
+        if (lat is None) != (lon is None):
+            reject("invalid_coordinates", "only one of latitude and longitude is given")
+            continue
+        if lat is not None and not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90
+                                    and -180 <= lon <= 180):
+            reject("invalid_coordinates", f"latitude {lat} / longitude {lon} out of range (-90..90, -180..180)")
+            continue
+        try:
+            start, end = _when(dep.get("deploymentStart")), _when(dep.get("deploymentEnd"))
+        except ValueError:
+            reject("invalid_deployment_time", "deploymentStart/deploymentEnd are not ISO 8601 times")
+            continue
+        if start is not None and end is not None:
+            if (start.tzinfo is None) != (end.tzinfo is None):
+                start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
+            if end < start:
+                reject("end_before_start", f"deploymentEnd {end.isoformat()} is before deploymentStart "
+                                           f"{start.isoformat()}")
+                continue
+        valid.append(dep)
+    return valid, rejections
+
+
 def ingest_stations(root: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
                     progress: Callable[[Iterable], Iterable] = iter,
                     clock_offsets_s: Mapping[str, float] | None = None) -> tuple[list[MediaRecord], list[Rejection]]:
     """Index an unlabelled station drop: ``<root>/deployments.csv`` plus one folder per deployment.
 
     Every file under the root that is not a metadata sidecar is either indexed or rejected: files
-    outside a known deployment folder are rejected as ``unknown_deployment``. Capture times get the
-    deployment's time zone (when the device wrote no offset), its clock correction
-    (``clock_offsets_s[deploymentID]`` seconds, default 0) and are checked against its
-    ``deploymentStart``/``deploymentEnd`` (see ``models.media.timestamps.localise``).
+    outside a known deployment folder are rejected as ``unknown_deployment``; deployments that fail
+    :func:`validate_deployments` are rejections themselves (``deployments.csv line N``) and their files are
+    rejected as ``invalid_deployment``. Capture times get the deployment's time zone (when the device wrote
+    no offset), its clock correction (``clock_offsets_s[deploymentID]`` seconds, default 0) and are checked
+    against its ``deploymentStart``/``deploymentEnd`` (see ``models.media.timestamps.localise``); times in
+    the repeated autumn hour are resolved from their neighbours in file order where the order allows
+    (``models.media.timestamps.resolve_repeated_hour``).
 
     Raises:
         FileNotFoundError: no ``deployments.csv``.
     """
     root = Path(root)
     with open(root / "deployments.csv", newline="", encoding="utf-8") as fh:
-        deployments = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(fh))
+    deployments, rejections = validate_deployments(rows)
     folders = deployment_folders(root, deployments)
+    bad_folders = deployment_folders(root, [d for d in rows if d not in deployments and d.get("deploymentID")])
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() not in _SIDECARS)
-    records, rejections = [], []
+    records = []
     for path in progress(files):
         rel = path.relative_to(root).as_posix()
-        dep = next((d for folder, d in folders.items() if path.resolve().is_relative_to(folder)), None)
+        resolved = path.resolve()
+        dep = next((d for folder, d in folders.items() if resolved.is_relative_to(folder)), None)
         if dep is None:
-            rejections.append(Rejection(rel, "unknown_deployment",
-                                        "file is not inside a folder listed in deployments.csv"))
+            if any(resolved.is_relative_to(folder) for folder in bad_folders):
+                rejections.append(Rejection(rel, "invalid_deployment",
+                                            "its deployment in deployments.csv was rejected (see that row)"))
+            else:
+                rejections.append(Rejection(rel, "unknown_deployment",
+                                            "file is not inside a folder listed in deployments.csv"))
             continue
         try:
             probe = probe_media(path, max_pixels)
@@ -241,7 +330,24 @@ def ingest_stations(root: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
                                source=dep.get("source_repo", ""),
                                licence=dep.get("licence", ""),
                                attribution=dep.get("attribution", "")))
-    return drop_duplicates(records, rejections)
+    return drop_duplicates(_resolve_dst(records, {d["deploymentID"]: d.get("timezone") for d in deployments}),
+                           rejections)
+
+
+def _resolve_dst(records: list[MediaRecord], zones: dict[str, str | None]) -> list[MediaRecord]:
+    """Records with repeated-hour times resolved per deployment, in file order (see ``resolve_repeated_hour``)."""
+    out = list(records)
+    by_dep: dict[str, list[int]] = {}
+    for i, r in enumerate(out):
+        by_dep.setdefault(r.deploymentID, []).append(i)
+    for dep, idx in by_dep.items():
+        if not any("dst_ambiguous" in out[i].timestampIssues for i in idx):
+            continue
+        idx = sorted(idx, key=lambda i: out[i].filePath)
+        fixed = resolve_repeated_hour([(out[i].timestamp, out[i].timestampIssues) for i in idx], zones.get(dep))
+        for i, (stamp, issues) in zip(idx, fixed, strict=True):
+            out[i] = dataclasses.replace(out[i], timestamp=stamp, timestampIssues=issues)
+    return out
 
 
 def ingest_paths(paths: Iterable[str | Path], max_pixels: int = DEFAULT_MAX_PIXELS,

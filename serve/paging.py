@@ -16,9 +16,10 @@ import csv
 import hashlib
 import io
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -26,6 +27,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from models.media.tables import safe_cell
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,26 @@ def _bad_cursor(reason: str) -> HTTPException:
     return HTTPException(422, f"invalid cursor: {reason}")
 
 
+def _cursor_time(value: Any) -> datetime:
+    """A cursor's time key as the naive UTC ``datetime`` the table stores; ValueError when not one."""
+    if not isinstance(value, str):
+        raise TypeError("time key")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)  # OverflowError near year 1 / 9999: caught
+    return parsed
+
+
+def _cursor_number(value: Any) -> float:
+    """A cursor's numeric key as a finite float; ValueError otherwise (NaN/inf never compare as expected)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError("numeric key")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("non-finite key")
+    return number
+
+
 def decode_cursor(cursor: str, sort: str, digest: str, key: SortKey) -> tuple[int, Any, str]:
     """``(phase, key value, last id)`` of a cursor made by :func:`encode_cursor`.
 
@@ -64,18 +87,21 @@ def decode_cursor(cursor: str, sort: str, digest: str, key: SortKey) -> tuple[in
     """
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        phase, value, last_id = int(data["p"]), data["k"], str(data["i"])
+        if not isinstance(data, dict):
+            raise TypeError("not an object")
+        phase, value, last_id = data["p"], data["k"], data["i"]
         if data["s"] != sort:
             raise _bad_cursor("it was made for another sort order")
         if data["f"] != digest:
             raise _bad_cursor("it was made for other filters")
-        if phase not in (0, 1):
-            raise ValueError("phase")
+        if type(phase) is not int or phase not in (0, 1) or not isinstance(last_id, str) or len(last_id) > 256:
+            raise ValueError("phase or id")
         if phase == 0:
-            value = datetime.fromisoformat(value) if key.is_datetime else float(value)
+            value = _cursor_time(value) if key.is_datetime else _cursor_number(value)
     except HTTPException:
         raise
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError, binascii.Error,
+            UnicodeDecodeError) as exc:
         raise _bad_cursor("not a cursor of this listing") from exc
     return phase, value, last_id
 
@@ -158,14 +184,15 @@ def json_response(body: dict) -> Response:
 
 def csv_response(items: Sequence[BaseModel | dict], columns: Sequence[str], next_cursor: str | None,
                  total: int | None, filename: str) -> Response:
-    """A ``text/csv`` reply: one row per item (lists and dicts as JSON), the next cursor and the total in
-    the ``X-Next-Cursor`` / ``X-Total-Count`` headers."""
+    """A ``text/csv`` reply: one row per item (lists and dicts as JSON; text through
+    ``models.media.tables.safe_cell``, so no cell runs as a formula), the next cursor and the total in the
+    ``X-Next-Cursor`` / ``X-Total-Count`` headers."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
     for item in items:
         data = item if isinstance(item, dict) else item.model_dump(by_alias=True)
-        writer.writerow([json.dumps(v) if isinstance(v, list | dict) else ("" if v is None else v)
+        writer.writerow([safe_cell(json.dumps(v)) if isinstance(v, list | dict) else ("" if v is None else safe_cell(v))
                          for v in (data.get(c) for c in columns)])
     headers = {"Content-Disposition": f'inline; filename="{filename}"'}
     if next_cursor:

@@ -3,12 +3,41 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from models.store.db import Detection, Media
 from models.taxonomy.catalogue import Catalogue, clean_name
+
+#: Earliest and latest instants a time filter may name: a UTC instant must exist as a naive ``datetime`` after
+#: conversion (year 1 with a positive offset, or year 9999 with a negative one, falls outside ``datetime``'s
+#: range, which is what gave 500 before), with a day of margin so that any later local-time arithmetic holds.
+TIME_MIN = datetime(1, 1, 2, tzinfo=UTC)
+TIME_MAX = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def to_utc_instant(value: datetime) -> datetime:
+    """``value`` (timezone-aware) as an aware UTC ``datetime``.
+
+    Raises:
+        ValueError: when the instant lies outside ``TIME_MIN``..``TIME_MAX`` (pydantic turns it into a 422
+            naming the parameter), instead of the ``OverflowError`` that converting it would raise.
+    """
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not TIME_MIN <= utc <= TIME_MAX:
+        raise ValueError(f"time out of range: give an instant between {TIME_MIN.date()} and {TIME_MAX.date()} "
+                         "(ISO 8601 with offset)")
+    return utc
+
+
+#: A query-string time: ISO 8601 with an offset, converted to UTC once here; out-of-range instants are 422.
+UtcInstant = Annotated[AwareDatetime, AfterValidator(to_utc_instant)]
+#: A probability in [0, 1]; NaN and infinities are 422 (they compare false with every bound otherwise).
+Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 
 
 class HealthOut(BaseModel):
@@ -70,7 +99,8 @@ class ListingParams(BaseModel):
     """Paging, sorting and format parameters shared by the listings (keyset pagination, see ``serve.paging``)."""
 
     limit: int = Field(100, ge=1)
-    cursor: str | None = Field(None, description="opaque cursor from the previous page's next_cursor")
+    cursor: str | None = Field(None, max_length=2048,
+                               description="opaque cursor from the previous page's next_cursor")
     sort: Literal["eventStart", "-eventStart", "classificationProbability", "-classificationProbability"] = Field(
         "eventStart", description="sort key; a leading '-' sorts descending; rows without a time come last")
     include_total: bool = Field(False, description="also count every match (a full COUNT: slower on large tables)")
@@ -88,9 +118,9 @@ class ObservationFilters(ListingParams):
     scientificName: str | None = Field(None, description="matched case-insensitively after trimming whitespace")
     invasive: bool | None = None
     modality: Literal["image", "audio"] | None = None
-    start: AwareDatetime | None = Field(None, description="ISO 8601 with offset; eventStart >= start")
-    end: AwareDatetime | None = Field(None, description="ISO 8601 with offset; eventStart <= end")
-    min_probability: float | None = Field(None, ge=0.0, le=1.0)
+    start: UtcInstant | None = Field(None, description="ISO 8601 with offset; eventStart >= start")
+    end: UtcInstant | None = Field(None, description="ISO 8601 with offset; eventStart <= end")
+    min_probability: Probability | None = None
     mediaID: str | None = None
     observationType: str | None = None
 
@@ -270,9 +300,15 @@ class StatsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     level: Literal["media", "event"] = Field("media", description="count media-level detections or events")
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
-    min_probability: float | None = Field(None, ge=0.0, le=1.0)
+    start: UtcInstant | None = None
+    end: UtcInstant | None = None
+    min_probability: Probability | None = None
+
+    @model_validator(mode="after")
+    def _check_range(self) -> StatsQuery:
+        if self.start and self.end and self.start > self.end:
+            raise ValueError("start is after end")
+        return self
 
 
 class CountsQuery(StatsQuery):

@@ -25,7 +25,7 @@ from models.ingest import probe_media
 from models.learning.bundle import Classifier
 from models.media.errors import MediaError
 from models.media.hashing import media_id, sha256_bytes
-from models.media.imaging import DEFAULT_MAX_PIXELS, sniff_mime
+from models.media.imaging import DEFAULT_MAX_PIXELS, IMAGE_TYPES, SUPPORTED_TEXT, sniff_media
 from models.media.timestamps import localise
 from models.store.alerts import record_alerts
 from models.store.db import Deployment, Detection, Job, Media, detection_row, media_by_sha, to_utc
@@ -34,17 +34,14 @@ from serve.classifiers import Classifiers
 
 log = logging.getLogger(__name__)
 
-#: Image types the decoder handles, with the extension of the stored copy.
-IMAGE_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/tiff": ".tif", "image/bmp": ".bmp",
-               "image/webp": ".webp"}
+#: Audio types with the extension of the stored copy (image types: ``models.media.imaging.IMAGE_TYPES``).
 AUDIO_EXTENSIONS = {"audio/wav": ".wav", "audio/flac": ".flac", "audio/mpeg": ".mp3", "audio/ogg": ".ogg",
                     "audio/aiff": ".aiff"}
 _STATUS = {"image_too_large": 413, "unsupported_format": 415}
 #: The one message for content that is neither a supported image nor decodable audio: it names the
 #: formats accepted (``IMAGE_TYPES``; audio decoded by libsndfile and stored with an ``AUDIO_EXTENSIONS``
 #: suffix) and never the decoder's own error text or the client's file name.
-UNSUPPORTED_MESSAGE = ("content is neither a supported image (JPEG, PNG, TIFF, BMP, WebP) nor a decodable "
-                       "audio recording (WAV, FLAC, MP3, OGG, AIFF)")
+UNSUPPORTED_MESSAGE = SUPPORTED_TEXT
 
 
 class UploadRejected(Exception):
@@ -87,8 +84,9 @@ def _public(exc: MediaError, file_name: str, *paths: Path) -> UploadRejected:
 
     ``unsupported_format`` always gets :data:`UNSUPPORTED_MESSAGE` (the decoder's text is not shown).
     """
-    if exc.reason == "unsupported_format":
-        return UploadRejected(415, "unsupported_format", UNSUPPORTED_MESSAGE)
+    if exc.reason == "unsupported_format":  # the sniffer's detail names the format; a decoder's text is not shown
+        named = exc.detail.endswith(UNSUPPORTED_MESSAGE) and "/" in exc.detail.split(";")[0]
+        return UploadRejected(415, "unsupported_format", exc.detail if named else UNSUPPORTED_MESSAGE)
     message = exc.detail or exc.reason
     for p in paths:
         message = message.replace(str(p), file_name)
@@ -97,16 +95,13 @@ def _public(exc: MediaError, file_name: str, *paths: Path) -> UploadRejected:
 
 def _sniff_modality(data: bytes) -> str:
     """``image`` or ``audio`` from the content (audio is confirmed later by decoding it)."""
-    mime = sniff_mime(data[:262]) or ""
-    if mime.startswith("image/"):
-        if mime not in IMAGE_TYPES:
-            raise UploadRejected(415, "unsupported_format", UNSUPPORTED_MESSAGE)
-        return "image"
-    if mime.startswith("video/"):
+    try:
+        modality, mime = sniff_media(data[:262], "upload")  # the one sniffing function (drops use it too)
+    except MediaError as exc:
+        raise _public(exc, "upload") from exc
+    if modality == "video":
         raise UploadRejected(415, "unsupported_format", f"video ({mime}) is not processed yet; {UNSUPPORTED_MESSAGE}")
-    if mime and not mime.startswith("audio/"):
-        raise UploadRejected(415, "unsupported_format", UNSUPPORTED_MESSAGE)
-    return "audio"
+    return modality
 
 
 def _stage(folder: Path, sha: str, data: bytes) -> Path:
@@ -126,9 +121,10 @@ def _stage(folder: Path, sha: str, data: bytes) -> Path:
     return Path(tmp)
 
 
-def _probe(clf: Classifier, tmp: Path, file_name: str, media: dict, tz: str | None) -> dict:
+def _probe(clf: Classifier, tmp: Path, file_name: str, media: dict, deployment: Deployment) -> dict:
     """Probe the staged file as ingest does (``models.ingest.probe_media``); sets ``media["timestamp"]``
-    and returns the media facts (with ``extension``).
+    (localised as station drops are: the deployment's zone and its ``deploymentStart``/``deploymentEnd``
+    window) and returns the media facts (with ``extension``).
 
     Raises:
         MediaError: corrupt, truncated, unsupported or too large content.
@@ -140,7 +136,9 @@ def _probe(clf: Classifier, tmp: Path, file_name: str, media: dict, tz: str | No
     del facts["modality"]
     mime = facts["fileMediatype"]
     facts["extension"] = IMAGE_TYPES[mime] if image else AUDIO_EXTENSIONS.get(mime, "")
-    media["timestamp"], facts["timestampIssues"] = localise(naive, offset, tz)
+    media["timestamp"], facts["timestampIssues"] = localise(
+        naive, offset, deployment.timezone or None,
+        window=(deployment.deploymentStart or None, deployment.deploymentEnd or None))
     facts["timestampSource"] = source if naive else "missing"
     return facts
 
@@ -211,12 +209,13 @@ def process_upload(session: Session, *, data: bytes, file_name: str, deployment_
         media = dict(mediaID=media_id(sha), deploymentID=deployment_id, stationID=deployment.stationID, filePath="",
                      modality=modality, timestamp="")
         try:
-            facts = _probe(clf, tmp, file_name, media, deployment.timezone)
+            facts = _probe(clf, tmp, file_name, media, deployment)
             if (background_audio_s is not None and modality == "audio"
                     and (facts.get("duration_s") or 0.0) > background_audio_s):
                 return UploadResult(False, None, [], _queue_job(session, tmp, root, sha, deployment_id, file_name,
                                                                 facts, submitted_by))
-            rows = _classify(clf, catalogue, top_k, data, tmp, file_name, media)
+            rows = _classify(clf, catalogue, top_k, data, tmp, file_name,
+                             {**media, "timestampIssues": facts["timestampIssues"]})  # unusable time: no eventStart
         except MediaError as exc:
             raise _public(exc, file_name, tmp, folder, root) from exc
         name = f"{sha}{facts.pop('extension')}"
@@ -346,8 +345,9 @@ def run_job(session: Session, job_id: str, *, media_root: Path, classifiers: Cla
         media = dict(mediaID=media_id(job.sha256), deploymentID=job.deploymentID, stationID=deployment.stationID,
                      filePath="", modality="audio", timestamp="")
         try:
-            facts = _probe(clf, staged, job.fileName, media, deployment.timezone)
-            rows = _classify(clf, catalogue, top_k, None, staged, job.fileName, media)
+            facts = _probe(clf, staged, job.fileName, media, deployment)
+            rows = _classify(clf, catalogue, top_k, None, staged, job.fileName,
+                             {**media, "timestampIssues": facts["timestampIssues"]})
         except MediaError as exc:
             return _fail(session, job, _public(exc, job.fileName, staged, root).message, staged)
         name = f"{job.sha256}{facts.pop('extension')}"

@@ -240,8 +240,9 @@ def test_clock_reset_and_future_times_are_flagged_never_used(tmp_path):
              "deploymentEnd": "2024-06-01T00:00:00+08:00"}]
     records, _ = ingest_stations(_drop(tmp_path, files, deps))
     issues = {r.fileName: r.timestampIssues for r in records}
-    assert issues == {"reset.jpg": "implausible", "future.jpg": "implausible", "ok.jpg": "",
-                      "before.jpg": "outside_deployment"}
+    # a time outside the deployment is flagged so even when it is also implausible (issue 14)
+    assert issues == {"reset.jpg": "implausible;outside_deployment", "future.jpg": "implausible;outside_deployment",
+                      "ok.jpg": "", "before.jpg": "outside_deployment"}
     # the flagged times never become detection or event times
     media = [{"mediaID": r.mediaID, "deploymentID": "cam", "timestamp": r.timestamp,
               "timestampIssues": r.timestampIssues, "modality": "image"} for r in records]

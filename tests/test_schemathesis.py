@@ -16,7 +16,7 @@ from serve.settings import Settings
 from tests.serve_helpers import make_bundle, seed_database
 
 #: Generated examples per operation (bounded so CI stays fast; raise locally for a deeper run).
-EXAMPLES = 12
+EXAMPLES = 30
 
 
 @pytest.fixture(scope="module")

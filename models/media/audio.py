@@ -9,6 +9,8 @@ uses libsoxr (``soxr``, "HQ" quality), and the mel filterbank is librosa's (Slan
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,10 +21,90 @@ import soundfile as sf
 import soxr
 
 from models.media.errors import MediaError
+from models.media.riff import SliceFile, read_wav_layout
 
 log = logging.getLogger(__name__)
 
-_BLOCK_FRAMES = 1 << 16
+#: Decoded bytes per block (float32, all channels) of the one block reader (:func:`read_blocks`): blocks are
+#: sized by bytes, not seconds, so a 192 kHz or 8-channel recording costs the same memory as a 16 kHz one.
+DEFAULT_BLOCK_BYTES = 2 << 20
+#: A frame count above this is libsndfile's "unknown" (a FLAC whose STREAMINFO total is 0 reads as 2**63-1).
+_UNKNOWN_FRAMES = 1 << 40
+_ERRORS = (sf.LibsndfileError, RuntimeError, OSError, ValueError)
+
+
+@contextmanager
+def open_audio(path: str | Path) -> Iterator[sf.SoundFile]:
+    """Open a recording for block reading, trusting the samples over the header.
+
+    A WAV whose ``data`` size was left 0 (or too small) by a recorder that streamed to the card is opened as
+    RAW samples from its real data offset to the end of the file (``models.media.riff``), so it is decoded to
+    the end instead of read as empty; a FLAC whose STREAMINFO sample count is 0 ("unknown") is read until the
+    stream ends by :func:`read_blocks`.
+
+    Raises:
+        MediaError: ``unsupported_format`` when libsndfile does not recognise the content.
+    """
+    try:
+        fh = sf.SoundFile(str(path))
+    except _ERRORS as exc:
+        raise MediaError(path, "unsupported_format", f"not a readable audio file ({exc})") from exc
+    try:
+        if fh.format in ("WAV", "WAVEX", "RF64"):
+            layout = read_wav_layout(path)
+            if (layout is not None and layout.subtype is not None and layout.channels == fh.channels
+                    and layout.frames > fh.frames):
+                log.warning("%s: WAV header declares %d frames but %d are present (data size %d); decoding to "
+                            "the end of the file", path, fh.frames, layout.frames, layout.declared_data_bytes)
+                fh.close()
+                fh = sf.SoundFile(SliceFile(path, layout.data_offset, layout.frames * layout.block_align), "r",
+                                  samplerate=layout.sample_rate_hz, channels=layout.channels,
+                                  subtype=layout.subtype, endian="LITTLE", format="RAW")
+        yield fh
+    finally:
+        fh.close()
+
+
+def _read_unbounded(fh: sf.SoundFile, n: int) -> np.ndarray:
+    """Up to ``n`` frames from a file whose length is unknown (libsndfile reports 2**63-1): straight
+    ``sf_readf_float``, since ``SoundFile.read`` seeks after reading and that seek fails on such a stream."""
+    out = np.empty((n, fh.channels), np.float32)
+    got = sf._snd.sf_readf_float(fh._file, sf._ffi.cast("float *", out.ctypes.data), n)
+    if got < 0:
+        raise RuntimeError("sf_readf_float failed")
+    return out[:got]
+
+
+def block_frames(channels: int, block_bytes: int = DEFAULT_BLOCK_BYTES) -> int:
+    """Frames per block so that a decoded float32 block of ``channels`` is at most ``block_bytes``."""
+    return max(1, block_bytes // (4 * max(1, channels)))
+
+
+def read_blocks(fh: sf.SoundFile, path: str | Path, block_bytes: int = DEFAULT_BLOCK_BYTES,
+                max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """The one block reader of every path (probe, upload, predict, training): ``(n, channels)`` float32
+    blocks of at most ``block_bytes`` (and ``max_frames``) until the stream really ends, whatever the header
+    says about its length.
+
+    Raises:
+        MediaError: ``corrupt`` when decoding fails part-way (blocks already yielded stay valid).
+    """
+    n = block_frames(fh.channels, block_bytes)
+    if max_frames:
+        n = max(1, min(n, max_frames))
+    done = 0
+    unknown = fh.frames >= _UNKNOWN_FRAMES
+    while True:
+        try:
+            block = _read_unbounded(fh, n) if unknown else fh.read(n, dtype="float32", always_2d=True)
+        except _ERRORS as exc:
+            raise MediaError(path, "corrupt", f"decoding failed after {done} frames ({exc})") from exc
+        if block.shape[0] == 0:
+            return
+        done += block.shape[0]
+        yield block
+        if block.shape[0] < n and fh.frames < _UNKNOWN_FRAMES and done >= fh.frames:
+            return
 
 
 @dataclass(frozen=True)
@@ -89,40 +171,43 @@ class Audio:
 
 
 def probe_audio(path: str | Path) -> AudioInfo:
-    """Open a recording, decode it block by block (memory independent of length) and count frames.
+    """Open a recording, decode it block by block (memory independent of length) and count frames, to the
+    end of the stream whatever the header says (:func:`open_audio`, :func:`read_blocks`).
 
     Raises:
         MediaError: ``unsupported_format`` if libsndfile does not recognise the content,
             ``corrupt`` if decoding fails part-way, ``empty_audio`` if it holds no samples.
     """
-    try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise MediaError(path, "unsupported_format", f"not a readable audio file ({exc})") from exc
     frames = 0
     comment = ""
-    try:
-        with sf.SoundFile(str(path)) as fh:
+    with open_audio(path) as fh:
+        try:
             comment = fh.copy_metadata().get("comment", "")
-            for block in fh.blocks(blocksize=_BLOCK_FRAMES, dtype="float32", always_2d=True):
-                frames += block.shape[0]
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise MediaError(path, "corrupt", f"decoding failed after {frames} frames ({exc})") from exc
+        except _ERRORS as exc:  # a damaged tag does not make the samples unusable
+            log.warning("%s: metadata tags unreadable (%s); samples decoded without them", path, exc)
+        for block in read_blocks(fh, path):
+            frames += block.shape[0]
+        fmt, rate, channels, subtype = fh.format, int(fh.samplerate), int(fh.channels), fh.subtype
+    if fmt == "RAW":  # a WAV decoded past its lying header
+        fmt = "WAV"
     if frames == 0:
         raise MediaError(path, "empty_audio", "recording holds no samples")
     return AudioInfo(
-        mime=_MIME.get(info.format, f"audio/{info.format.lower()}"),
-        sample_rate_hz=int(info.samplerate),
-        channels=int(info.channels),
+        mime=_MIME.get(fmt, f"audio/{fmt.lower()}"),
+        sample_rate_hz=rate,
+        channels=channels,
         frames=frames,
-        duration_s=frames / info.samplerate,
-        subtype=info.subtype,
+        duration_s=frames / rate,
+        subtype=subtype,
         comment=comment,
     )
 
 
 def load_audio(path: str | Path, sample_rate_hz: int | None = None, mono: bool = True) -> Audio:
-    """Decode a recording to float32, optionally mixed down and resampled.
+    """Decode a recording to float32, optionally mixed down and resampled, block by block with the one block
+    reader (:func:`read_blocks`): only the output is held whole, never the native-rate multichannel signal,
+    and a header that lies about the length does not cut the recording short (nor ask for an impossible
+    allocation).
 
     Args:
         path: WAV / FLAC / MP3 / OGG file (format recognised from content).
@@ -132,16 +217,24 @@ def load_audio(path: str | Path, sample_rate_hz: int | None = None, mono: bool =
     Raises:
         MediaError: ``unsupported_format``, ``corrupt`` or ``empty_audio``.
     """
-    try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise MediaError(path, "corrupt", str(exc)) from exc
-    if data.shape[0] == 0:
-        raise MediaError(path, "empty_audio", "recording holds no samples")
-    audio = Audio(np.ascontiguousarray(data.T), int(sr))
-    if mono:
-        audio = Audio(audio.samples[0], audio.sample_rate_hz) if audio.channels == 1 else audio.to_mono()
-    return audio.resample(sample_rate_hz) if sample_rate_hz else audio
+    parts: list[np.ndarray] = []
+    with open_audio(path) as fh:
+        rate, channels = int(fh.samplerate), int(fh.channels)
+        out_rate = sample_rate_hz or rate
+        n_out = 1 if mono else channels
+        stream = (soxr.ResampleStream(rate, out_rate, n_out, dtype="float32", quality="HQ")
+                  if out_rate != rate else None)
+        for block in read_blocks(fh, path):
+            if mono:
+                block = block.mean(axis=1, keepdims=True, dtype=np.float32) if channels > 1 else block
+            parts.append(stream.resample_chunk(block) if stream is not None else block)
+        if not parts:
+            raise MediaError(path, "empty_audio", "recording holds no samples")
+        if stream is not None:
+            parts.append(stream.resample_chunk(np.zeros((0, n_out), np.float32), last=True))
+    data = np.concatenate(parts, axis=0)
+    samples = np.ascontiguousarray(data[:, 0] if mono else data.T, dtype=np.float32)
+    return Audio(samples, out_rate)
 
 
 def window_bounds(duration_s: float, window_s: float, hop_s: float, min_tail_s: float) -> list[tuple[float, float]]:

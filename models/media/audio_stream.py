@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import soundfile as sf
 import soxr
 
-from models.media.audio import window_bounds, window_start
+from models.media.audio import DEFAULT_BLOCK_BYTES, open_audio, read_blocks, window_bounds, window_start
 from models.media.errors import MediaError
 
 #: ``mix``: channels averaged to one (the model's input); ``each``: every channel analysed on its own.
@@ -29,14 +28,17 @@ CHANNEL_MODES = ("mix", "each")
 
 
 def stream_resampled(path: str | Path, sample_rate_hz: int, channels: ChannelMode = "mix",
-                     block_s: float = 30.0) -> Iterator[np.ndarray]:
+                     block_s: float | None = 30.0, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[np.ndarray]:
     """Decode a recording block by block, mix down (``mix``) or keep channels (``each``), and resample.
 
     Args:
         path: any format libsndfile reads (WAV 8/16/24/32-bit int and float, FLAC, OGG, MP3, AIFF).
         sample_rate_hz: output rate; libsoxr HQ streaming resampler when it differs from the file's.
         channels: ``mix`` (mean of the channels) or ``each``.
-        block_s: decoded block length in seconds of the file's own rate (bounds the memory).
+        block_s: longest decoded block in seconds of the file's own rate (None: no limit in time).
+        block_bytes: largest decoded block in bytes (float32, all channels): the bound that keeps memory
+            flat at high sample rates or many channels (``models.media.audio.read_blocks``, the one block
+            reader of every path; a lying header does not stop it before the end of the stream).
 
     Yields:
         ``(C, n)`` float32 blocks at ``sample_rate_hz`` (``C`` = 1 for ``mix``); concatenated they
@@ -49,22 +51,15 @@ def stream_resampled(path: str | Path, sample_rate_hz: int, channels: ChannelMod
     """
     if channels not in CHANNEL_MODES:
         raise ValueError(f"channels must be one of {CHANNEL_MODES}, not {channels!r}")
-    try:
-        fh = sf.SoundFile(str(path))
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise MediaError(path, "unsupported_format", f"not a readable audio file ({exc})") from exc
     frames = 0
-    with fh:
+    with open_audio(path) as fh:
         native = int(fh.samplerate)
         n_out = 1 if channels == "mix" else fh.channels
         stream = (soxr.ResampleStream(native, sample_rate_hz, n_out, dtype="float32", quality="HQ")
                   if native != sample_rate_hz else None)
-        blocks = fh.blocks(blocksize=max(1, round(block_s * native)), dtype="float32", always_2d=True)
+        blocks = read_blocks(fh, path, block_bytes, max_frames=max(1, round(block_s * native)) if block_s else None)
         while True:
-            try:
-                block = next(blocks, None)
-            except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-                raise MediaError(path, "corrupt", f"decoding failed after {frames} frames ({exc})") from exc
+            block = next(blocks, None)
             last = block is None
             if last:
                 if frames == 0:

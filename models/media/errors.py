@@ -7,7 +7,16 @@ and the web layer can answer with a clear 4xx.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+#: A Python object repr such as ``<_io.BytesIO object at 0x7f...>`` (decoders put them in messages).
+_REPR = re.compile(r"<[^<>]*? at 0x[0-9a-fA-F]+>")
+
+
+def clean_detail(text: str) -> str:
+    """``text`` without Python object reprs (``<_io.BytesIO object at 0x...>`` -> ``the file``)."""
+    return _REPR.sub("the file", text)
 
 
 class BiodivError(Exception):
@@ -28,7 +37,7 @@ class MediaError(BiodivError):
     def __init__(self, path: str | Path, reason: str, detail: str = "") -> None:
         self.path = str(path)
         self.reason = reason
-        self.detail = detail
+        self.detail = clean_detail(str(detail))  # no Python object reprs reach a reason or a reply
         super().__init__(f"{self.path}: {reason}" + (f" ({detail})" if detail else ""))
 
     def __reduce__(self):

@@ -3,7 +3,12 @@
 All arrays are ``uint8`` RGB in ``(H, W, 3)`` layout unless stated otherwise. Decoding follows the
 displayed geometry: OpenCV applies the EXIF ``Orientation`` tag when it decodes with
 ``IMREAD_COLOR`` (OpenCV docs, ``cv::ImreadModes``), greyscale/infrared frames come back with
-three equal channels, alpha is dropped, and 16-bit images are scaled to 8 bits.
+three equal channels, alpha is dropped, and images deeper than 8 bits (16-bit thermal or IR frames,
+float TIFFs) are decoded at full depth and stretched linearly from their real range to 0..255
+(:func:`to_uint8`), never cut to their top 8 bits first.
+
+What a file is comes from its content, in one place for every path (station drops, uploads):
+:func:`sniff_media`.
 """
 
 from __future__ import annotations
@@ -26,6 +31,25 @@ log = logging.getLogger(__name__)
 #: Default ceiling on decoded pixels; Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``,
 #: 89,478,485 px) warns at this size, so we reject above it before decoding.
 DEFAULT_MAX_PIXELS = 89_478_485
+
+#: Image types the pipeline decodes (content type -> file extension used when storing an upload).
+IMAGE_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/tiff": ".tif", "image/bmp": ".bmp",
+               "image/webp": ".webp"}
+#: Video containers read by ``models.media.video`` (``filetype`` signatures).
+VIDEO_MIMES = {"video/x-msvideo", "video/mp4", "video/quicktime", "video/x-m4v"}
+#: Names of formats recognised by content but not decoded, for the ``unsupported_format`` reason.
+FORMAT_NAMES = {"image/heic": "HEIF", "image/heif": "HEIF", "image/avif": "AVIF", "image/gif": "GIF",
+                "image/vnd.adobe.photoshop": "Photoshop (PSD)", "image/x-icon": "ICO", "image/jxr": "JPEG XR",
+                "image/x-canon-cr2": "Canon raw (CR2)", "image/x-canon-cr3": "Canon raw (CR3)",
+                "image/x-nikon-nef": "Nikon raw (NEF)", "image/x-sony-arw": "Sony raw (ARW)",
+                "image/x-fujifilm-raf": "Fujifilm raw (RAF)", "image/x-panasonic-rw2": "Panasonic raw (RW2)",
+                "image/x-olympus-orf": "Olympus raw (ORF)", "image/jp2": "JPEG 2000", "image/jxl": "JPEG XL",
+                "application/pdf": "PDF", "application/zip": "ZIP archive", "video/x-matroska": "Matroska video",
+                "video/webm": "WebM video", "video/x-flv": "Flash video", "video/mpeg": "MPEG video",
+                "video/x-ms-wmv": "WMV video", "video/3gpp": "3GP video"}
+#: The formats accepted, appended to every ``unsupported_format`` detail.
+SUPPORTED_TEXT = ("content is neither a supported image (JPEG, PNG, TIFF, BMP, WebP) nor a decodable "
+                  "audio recording (WAV, FLAC, MP3, OGG, AIFF)")
 
 _EXIF_IFD = 0x8769
 _TAG_DATETIME_ORIGINAL = 36867
@@ -61,6 +85,63 @@ def sniff_mime(head: bytes) -> str | None:
     return kind.mime if kind else None
 
 
+def format_name(mime: str) -> str:
+    """A reader's name for a content type: ``HEIF`` for ``image/heic``; the type itself when unnamed."""
+    return FORMAT_NAMES.get(mime, mime)
+
+
+def unsupported(name: str | Path, mime: str | None) -> MediaError:
+    """The one ``unsupported_format`` error: names the sniffed format (when one was recognised) and the
+    formats accepted, e.g. ``HEIF (image/heic) is not supported; content is neither ...``."""
+    prefix = f"{format_name(mime)} ({mime}) is not supported; " if mime else ""
+    return MediaError(name, "unsupported_format", prefix + SUPPORTED_TEXT)
+
+
+def sniff_media(head: bytes, name: str | Path = "<bytes>") -> tuple[str, str | None]:
+    """What a file is, from its first bytes (at least 262; ``filetype`` signatures): the one sniffing
+    function of every path (drops, uploads, training data).
+
+    Returns:
+        ``(modality, mime)``: ``("image", mime)`` for a type in :data:`IMAGE_TYPES`, ``("video", mime)`` for
+        :data:`VIDEO_MIMES`, else ``("audio", mime or None)``: audio is confirmed by decoding it (libsndfile
+        reads formats ``filetype`` does not know).
+
+    Raises:
+        MediaError: ``unsupported_format`` for any other recognised image, video or document type (HEIF,
+            GIF, raw camera files, PDF, ...), naming it (:func:`unsupported`).
+    """
+    mime = sniff_mime(head)
+    if mime in IMAGE_TYPES:
+        return "image", mime
+    if mime in VIDEO_MIMES:
+        return "video", mime
+    if mime is None or mime.startswith("audio/"):
+        return "audio", mime
+    raise unsupported(name, mime)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """Any-depth image -> ``uint8`` of the same shape; 8-bit input is returned as is.
+
+    Deeper data (``uint16`` thermal/IR frames, ``float32`` TIFFs) is stretched linearly from its real range
+    (minimum..maximum of the finite values, all channels together) to 0..255, so a 16-bit frame spanning a
+    few hundred levels keeps them instead of collapsing to the 2-4 grey levels its top 8 bits hold. A flat
+    frame maps to 0 (integer types: its value scaled from the type's full range).
+    """
+    if img.dtype == np.uint8:
+        return img
+    data = img.astype(np.float64)
+    finite = np.isfinite(data)
+    if not finite.any():
+        return np.zeros(img.shape, np.uint8)
+    lo, hi = float(data[finite].min()), float(data[finite].max())
+    data = np.where(finite, data, lo)
+    if hi <= lo:
+        full = float(np.iinfo(img.dtype).max) if np.issubdtype(img.dtype, np.integer) else 1.0
+        return np.full(img.shape, int(np.clip(round(lo / full * 255), 0, 255)), np.uint8)
+    return np.clip(np.rint((data - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
+
+
 def _parse_exif_datetime(raw: object) -> datetime | None:
     if not isinstance(raw, str):
         return None
@@ -89,16 +170,16 @@ def read_image_info(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAUL
     Raises:
         MediaError: reason ``unsupported_format``, ``image_too_large``, ``truncated`` or ``corrupt``.
     """
-    mime = sniff_mime(data[:262])
-    if mime is None or not mime.startswith("image/"):
-        raise MediaError(name, "unsupported_format", f"content is not a recognised image ({mime or 'unknown'})")
+    modality, mime = sniff_media(data[:262], name)
+    if modality != "image":
+        raise unsupported(name, mime)
     try:
         with Image.open(io.BytesIO(data)) as im:
             width, height = im.size
             exif = im.getexif()
             has_alpha = im.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in im.info
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise MediaError(name, "corrupt", str(exc)) from exc
+        raise MediaError(name, "corrupt", f"{format_name(mime)} header cannot be read ({type(exc).__name__})") from exc
     except Image.DecompressionBombError as exc:  # Pillow refuses to open above 2x its own limit
         raise MediaError(name, "image_too_large",
                          f"image exceeds the limit of {max_pixels} px (header check: {exc})") from exc
@@ -153,14 +234,15 @@ def decode_image(data: bytes, name: str = "<bytes>", target_px: int | None = Non
     info = read_image_info(data, name, max_pixels, verify=False)
     if info.has_alpha:
         log.warning("%s: alpha channel dropped; colour values are kept as stored (not composited)", name)
-    flag = cv2.IMREAD_COLOR
+    flag = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH  # full depth: 16-bit PNG/TIFF are not cut to 8 bits
     if info.mime == "image/jpeg":
         _, flag = _reduced_flag(min(info.width_px, info.height_px), target_px)
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if bgr is None:
         raise MediaError(name, "corrupt", "OpenCV could not decode the image")
     if bgr.dtype != np.uint8:
-        bgr = (bgr / 257).astype(np.uint8)
+        log.info("%s: %s image stretched from its range to 8 bits", name, bgr.dtype)
+        bgr = to_uint8(bgr)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 

@@ -6,10 +6,13 @@ left empty and flagged (Camtrap DP ``timestampIssues``), never replaced by the i
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+log = logging.getLogger(__name__)
 
 # AudioMoth (YYYYMMDD_HHMMSS.WAV) and Song Meter (PREFIX_YYYYMMDD_HHMMSS.wav) file names.
 _RECORDER_NAME = re.compile(r"(?:^|_)(\d{8})_(\d{6})(?:[._]|$)")
@@ -122,29 +125,114 @@ def localise(naive: datetime | None, offset: str | None = None, tz_name: str | N
     Returns:
         ``(iso_timestamp, issues)``: ISO 8601 string (empty when missing) and a ``;``-joined list
         of ``missing``, ``no_timezone``, ``implausible`` (before ``PLAUSIBLE_FROM`` or in the
-        future) or ``outside_deployment``. A flagged time is kept as the device wrote it (corrected),
-        never replaced; consumers must not use a time whose issues include ``implausible`` or
-        ``outside_deployment`` as a capture time.
+        future), ``outside_deployment`` (more than a day outside the deployment; always with
+        ``implausible`` too when the time is also implausible, e.g. a clock reset to the 1990s),
+        ``dst_nonexistent`` (a wall-clock time in the spring-forward gap of the deployment's zone) or
+        ``dst_ambiguous`` (a time in the repeated autumn hour: written with its first offset; see
+        :func:`resolve_repeated_hour`). A flagged time is kept as the device wrote it (corrected),
+        never replaced; consumers must not use a time whose issues include any of
+        :data:`UNUSABLE_TIME_ISSUES` as a capture time.
     """
     if naive is None:
         return "", "missing"
-    naive = naive + timedelta(seconds=clock_offset_s)
+    try:
+        naive = naive + timedelta(seconds=clock_offset_s)
+    except OverflowError:
+        return naive.isoformat(), "implausible"
     issues = []
-    tz = parse_offset(offset) or zone(tz_name)
+    device_tz = parse_offset(offset)
+    tz = device_tz or zone(tz_name)
     stamp = naive.replace(tzinfo=tz) if tz else naive
     if tz is None:
         issues.append("no_timezone")
+    elif device_tz is None:  # an IANA zone: the wall time may not exist, or exist twice
+        dst = dst_issue(naive, tz)
+        if dst:
+            issues.append(dst)
     now = now or datetime.now(UTC)
     upper = now.replace(tzinfo=None) + timedelta(days=1)
     if not (PLAUSIBLE_FROM <= naive <= upper):
         issues.append("implausible")
-    elif _outside(stamp, window):
+    if _outside(stamp, window):
         issues.append("outside_deployment")
     return stamp.isoformat(), ";".join(issues)
 
 
+def dst_issue(naive: datetime, tz) -> str:
+    """``dst_nonexistent`` when the wall-clock time ``naive`` never happens in ``tz`` (the spring-forward
+    gap), ``dst_ambiguous`` when it happens twice (the repeated autumn hour), else ``""``.
+
+    Uses PEP 495 ``fold``: an ambiguous time has different UTC offsets for ``fold=0`` and ``fold=1``; a
+    missing one does not survive a round trip through UTC.
+    """
+    first, second = naive.replace(tzinfo=tz, fold=0), naive.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return ""
+    try:
+        back = first.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+    except OverflowError:
+        return ""
+    return "dst_ambiguous" if back == naive else "dst_nonexistent"
+
+
 #: Issues that make a timestamp unusable as a capture time (grouping, time queries).
-UNUSABLE_TIME_ISSUES = frozenset({"missing", "implausible", "outside_deployment"})
+UNUSABLE_TIME_ISSUES = frozenset({"missing", "implausible", "outside_deployment", "dst_nonexistent",
+                                  "dst_ambiguous"})
+
+
+def resolve_repeated_hour(stamps: list[tuple[str, str]], tz_name: str | None) -> list[tuple[str, str]]:
+    """Resolve times in the repeated autumn hour from their neighbours of the same deployment.
+
+    ``stamps`` are ``(timestamp, timestampIssues)`` pairs from :func:`localise` for one deployment, in
+    capture order (the camera's file numbering: a burst does not run backwards in time). Each run of
+    consecutive ``dst_ambiguous`` times between usable neighbours is given first-occurrence offsets up to
+    some point and second-occurrence offsets after it; when exactly one such split keeps the whole
+    sequence, neighbours included, non-decreasing in UTC, the run is resolved: the offset is set and the
+    issue becomes ``dst_resolved`` (usable). Otherwise the times stay ``dst_ambiguous`` (unusable): never
+    an instant an hour off without a flag.
+
+    Returns:
+        the pairs in the same order, resolved ones replaced.
+    """
+    tz = zone(tz_name)
+    out = list(stamps)
+    if tz is None:
+        return out
+
+    def issues_of(i: int) -> set[str]:
+        return set(filter(None, out[i][1].split(";")))
+
+    def instant(i: int) -> datetime | None:
+        if not usable_time(*out[i]):
+            return None
+        value = datetime.fromisoformat(out[i][0])
+        return value.astimezone(UTC) if value.tzinfo is not None else None
+
+    i = 0
+    while i < len(out):
+        if "dst_ambiguous" not in issues_of(i) or (issues_of(i) & UNUSABLE_TIME_ISSUES) - {"dst_ambiguous"}:
+            i += 1
+            continue
+        j = i
+        while j < len(out) and "dst_ambiguous" in issues_of(j) and not (
+                (issues_of(j) & UNUSABLE_TIME_ISSUES) - {"dst_ambiguous"}):
+            j += 1
+        before = next((t for t in (instant(k) for k in range(i - 1, -1, -1)) if t is not None), None)
+        after = next((t for t in (instant(k) for k in range(j, len(out))) if t is not None), None)
+        walls = [datetime.fromisoformat(out[k][0]).replace(tzinfo=None) for k in range(i, j)]
+        valid = []
+        for split in range(len(walls) + 1):
+            seq = [w.replace(tzinfo=tz, fold=0 if n < split else 1).astimezone(UTC) for n, w in enumerate(walls)]
+            seq = [t for t in (before, *seq, after) if t is not None]
+            if all(a <= b for a, b in zip(seq, seq[1:], strict=False)):
+                valid.append(split)
+        if len(valid) == 1:
+            for n, k in enumerate(range(i, j)):
+                aware = walls[n].replace(tzinfo=tz, fold=0 if n < valid[0] else 1)
+                fixed = ";".join("dst_resolved" if x == "dst_ambiguous" else x for x in out[k][1].split(";"))
+                out[k] = (aware.isoformat(), fixed)
+        i = j
+    return out
 
 
 def usable_time(timestamp: str, issues: str) -> bool:
@@ -188,19 +276,45 @@ class GuanoMetadata:
 
 
 def read_guano(path) -> GuanoMetadata | None:
-    """GUANO metadata of a WAV file with the ``guano`` library; None when the file has no GUANO
-    chunk or no ``Timestamp`` in it, or is not a RIFF/WAVE file the library can read."""
-    import struct
-    import wave
+    """GUANO metadata of a WAV file, in any sample format (PCM, float, extensible): the ``guan`` chunk is
+    found by the RIFF reader (``models.media.riff``; the ``wave`` module, which the ``guano`` library's own
+    reader relies on, refuses float WAVs) and parsed by ``guano.GuanoFile.from_string``.
 
+    Returns:
+        the metadata, or None when the file has no GUANO chunk or no usable ``Timestamp``. Every problem
+        recovered from (an unreadable file or chunk, text that is not UTF-8, a malformed field) is logged as a
+        warning naming the file, never swallowed.
+    """
     import guano
 
+    from models.media.riff import read_chunk
+
     try:
-        g = guano.GuanoFile(str(path))
-    except (ValueError, wave.Error, EOFError, struct.error, OSError, UnicodeDecodeError):
+        raw = read_chunk(path, "guan")
+    except OSError as exc:
+        log.warning("%s: WAV chunks unreadable, GUANO metadata skipped (%s)", path, exc)
         return None
-    stamp = g.get("Timestamp") if g else None
+    if raw is None:
+        return None
+    try:
+        text = raw.rstrip(b"\x00").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        log.warning("%s: GUANO chunk is not UTF-8 (%s); decoded with replacements", path, exc)
+        text = raw.rstrip(b"\x00").decode("utf-8", errors="replace")
+    try:
+        g = guano.GuanoFile.from_string(text, strict=False)
+    except Exception as exc:  # noqa: BLE001 - third-party parser: any failure is a metadata error to report
+        log.warning("%s: GUANO metadata unparseable (%s: %s)", path, type(exc).__name__, exc)
+        return None
+    try:
+        stamp = g.get("Timestamp")
+    except Exception as exc:  # noqa: BLE001 - a malformed field value raises from the coercion
+        log.warning("%s: GUANO Timestamp unreadable (%s: %s)", path, type(exc).__name__, exc)
+        return None
+    if stamp is None:
+        return None
     if not isinstance(stamp, datetime):
+        log.warning("%s: GUANO Timestamp %r is not a date-time; ignored", path, str(stamp)[:64])
         return None
     offset = None
     if stamp.tzinfo is not None and stamp.utcoffset() is not None:

@@ -23,11 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from models.media.errors import MediaError
+from models.media.imaging import VIDEO_MIMES  # noqa: F401 - re-exported: one list, beside the sniffer
 
 log = logging.getLogger(__name__)
 
-#: Media types (``filetype`` signatures) that are read as video.
-VIDEO_MIMES = {"video/x-msvideo", "video/mp4", "video/quicktime", "video/x-m4v"}
 #: Seconds a child process may take to probe or sample one video before it is abandoned.
 DEFAULT_TIMEOUT_S = 120.0
 

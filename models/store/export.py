@@ -38,6 +38,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from models.media.tables import safe_row
 from models.store.db import Deployment, Detection, Event, Media, Station
 from models.store.privacy import (
     PRIVATE_NAMES,
@@ -234,7 +235,7 @@ def _write_csv(path: Path, header: list[str], rows: Iterator[dict]) -> int:
         w = csv.DictWriter(fh, fieldnames=header, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         for row in rows:
-            w.writerow({k: ("" if v is None else v) for k, v in row.items()})
+            w.writerow(safe_row(row))  # text a user or a file name controls cannot become a formula
             n += 1
     return n
 

@@ -26,6 +26,11 @@ PREFIX = "biodiv"
 #: Roles a key can carry (``public`` needs no key), lowest first.
 KEY_ROLES = ("uploader", "reviewer", "admin")
 _TOKEN = re.compile(rf"^{PREFIX}_([0-9a-f]{{12}})_([A-Za-z0-9_-]{{43}})$")
+#: A key's display name, which is also the ``classifiedBy`` of the reviews made with it: 1 to 128 characters,
+#: starting with a letter or digit of any script (Chinese names included), then letters, digits, spaces and
+#: ``. _ - ' ( ) @ / & ,``; no control characters, so no name can start a spreadsheet formula in an export
+#: (OWASP CSV Injection) or break a log line.
+KEY_NAME = re.compile(r"[^\W_][\w .'()@/&,-]{0,127}")
 
 
 class ApiKeyError(ValueError):
@@ -47,17 +52,32 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
+def validate_key_name(name: str) -> str:
+    """``name`` trimmed, when it is a valid key (and reviewer) name (:data:`KEY_NAME`).
+
+    Raises:
+        ApiKeyError: empty, longer than 128 characters, or starting with anything but a letter or digit
+            (e.g. ``=``, ``+``, ``-``, ``@``), or holding a control character or other symbol.
+    """
+    name = name.strip()
+    if not name or len(name) > 128:
+        raise ApiKeyError("a key needs a name of 1 to 128 characters")
+    if KEY_NAME.fullmatch(name) is None:
+        raise ApiKeyError("a key name starts with a letter or digit and holds only letters, digits, spaces "
+                          "and . _ - ' ( ) @ / & ,")
+    return name
+
+
 def create_key(session: Session, role: str, name: str) -> NewKey:
     """Create and commit a key with ``role`` (one of :data:`KEY_ROLES`) and a display ``name``.
 
     Raises:
-        ApiKeyError: unknown role or an empty name.
+        ApiKeyError: unknown role, or a name that does not match :data:`KEY_NAME` (after trimming
+            surrounding whitespace).
     """
     if role not in KEY_ROLES:
         raise ApiKeyError(f"unknown role {role!r}; expected one of {', '.join(KEY_ROLES)}")
-    name = name.strip()
-    if not name or len(name) > 128:
-        raise ApiKeyError("a key needs a name of 1 to 128 characters")
+    name = validate_key_name(name)
     key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     row = ApiKey(key_id=key_id, name=name, role=role, secret_sha256=_digest(secret),
                  created=datetime.now(UTC).replace(tzinfo=None))

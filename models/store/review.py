@@ -27,6 +27,7 @@ import soundfile as sf
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.media.tables import safe_row
 from models.store.alerts import record_alerts
 from models.store.db import Detection, DetectionReview, Media
 from models.taxonomy.catalogue import BLANK, Catalogue
@@ -203,7 +204,7 @@ def export_reviewed_labels(session: Session, raw: Path, media_root: Path, statio
         with open(manifest, "w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
             writer.writeheader()
-            writer.writerows(items)
+            writer.writerows(safe_row(item) for item in items)  # reviewer names: no formulas
         out.written[dataset] = len(items)
     for detection, reason in out.skipped:
         log.warning("review export: skipped %s (%s)", detection, reason)

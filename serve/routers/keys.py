@@ -27,7 +27,10 @@ def whoami(principal: PrincipalDep) -> WhoAmIOut:
 @router.post("/keys", status_code=201, response_model=NewKeyOut, responses=_AUTH)
 def create(body: KeyIn, session: SessionDep, _: AdminDep) -> NewKeyOut:
     """Create a key; the reply's ``token`` is the only time the secret is shown (only its hash is stored)."""
-    new = create_key(session, body.role, body.name)
+    try:
+        new = create_key(session, body.role, body.name)
+    except ApiKeyError as exc:
+        raise HTTPException(422, str(exc)) from exc
     return NewKeyOut(key_id=new.key_id, name=new.name, role=new.role, created=new.created, revoked=None,
                      token=new.token)
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 
-from models.store.db import DetectionReview
+from models.store.db import Detection, DetectionReview
 from models.store.review import ReviewError, history, review_detection
 from serve.access_schemas import ReviewedOut, ReviewIn, ReviewOut
 from serve.auth import Principal, Role, require
@@ -39,5 +39,11 @@ def review(detection_id: DetectionPath, body: ReviewIn, session: SessionDep, cat
 
 @router.get("/detections/{detection_id}/reviews", response_model=list[ReviewOut], responses=_ERRORS)
 def reviews(detection_id: DetectionPath, session: SessionDep, _: ReviewerDep) -> list[DetectionReview]:
-    """Every review of a detection, oldest first; the first one's ``before`` is the model's prediction."""
+    """Every review of a detection, oldest first; the first one's ``before`` is the model's prediction.
+
+    Raises:
+        HTTPException: 404 when no detection has this ID (an existing one without reviews gives ``[]``).
+    """
+    if session.get(Detection, detection_id) is None:
+        raise HTTPException(404, f"unknown detection {detection_id!r}")
     return history(session, detection_id)

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 
 from models.store.db import AcousticIndex, Deployment, Station
 from serve.deps import SessionDep
+from serve.schemas import UtcInstant
 
 router = APIRouter(prefix="/v1", tags=["soundscape"])
 
@@ -53,11 +54,17 @@ class IndexQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    start: UtcInstant | None = None
+    end: UtcInstant | None = None
     deploymentID: str | None = None
     limit: int = Field(500, ge=1, le=5000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=2**53)
+
+    @model_validator(mode="after")
+    def _check_range(self) -> IndexQuery:
+        if self.start and self.end and self.start > self.end:
+            raise ValueError("start is after end")
+        return self
 
 
 def _utc(value: datetime) -> datetime:
