@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_import_contracts_hold():
-    """``lint-imports`` (contracts in pyproject.toml): pipeline/serve -> models, models free of frameworks, layers inside models."""
+    """``lint-imports`` (contracts in pyproject.toml): pipeline/serve -> models, models free of frameworks,
+    layers inside models."""
     exe = Path(sys.executable).parent / "lint-imports"
     proc = subprocess.run([str(exe)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
