@@ -110,3 +110,24 @@ print("LOADED", loaded)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "LOADED []" in out.stdout
+
+
+def test_tampered_export_is_refused_with_both_figures(exported, tmp_path):
+    import json
+    import shutil
+
+    _, onnx_dir = exported
+    labels = tmp_path / "labels"
+    shutil.copytree(onnx_dir, labels)
+    raw = json.loads((labels / "bundle.json").read_text())
+    n = len(raw["labels"])
+    raw["labels"].append("extra")
+    (labels / "bundle.json").write_text(json.dumps(raw))
+    with pytest.raises(BiodivError, match=rf"lists {n + 1} labels but the model outputs {n} classes"):
+        OnnxClassifier.load(labels)
+    weights = tmp_path / "weights"
+    shutil.copytree(onnx_dir, weights)
+    with open(weights / "model.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(BiodivError, match=r"SHA-256 is [0-9a-f]{64} but bundle.json records [0-9a-f]{64}"):
+        OnnxClassifier.load(weights)

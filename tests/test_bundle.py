@@ -117,3 +117,31 @@ def test_no_pretrained_weights_is_not_a_fallback():
 def test_unknown_architecture():
     with pytest.raises(ValueError, match="no_such_net"):
         create_classifier("no_such_net", 2)
+
+
+def _copy_bundle(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_bundle_with_extra_label_is_refused_with_both_counts(bundle_dir, tmp_path):
+    d = _copy_bundle(bundle_dir[0], tmp_path / "b")
+    raw = json.loads((d / META).read_text())
+    raw["labels"].append("extra")
+    (d / META).write_text(json.dumps(raw))
+    with pytest.raises(BiodivError, match=r"lists 4 labels but the model outputs 3 classes"):
+        Classifier.load(d)
+
+
+def test_bundle_with_modified_weights_is_refused_with_both_digests(bundle_dir, tmp_path):
+    d = _copy_bundle(bundle_dir[0], tmp_path / "b")
+    data = bytearray((d / WEIGHTS).read_bytes())
+    data[-1] ^= 0xFF
+    (d / WEIGHTS).write_bytes(bytes(data))
+    recorded = read_meta(d).weights_sha256
+    actual = hashlib.sha256(bytes(data)).hexdigest()
+    with pytest.raises(BiodivError) as err:
+        Classifier.load(d)
+    assert recorded in str(err.value) and actual in str(err.value)

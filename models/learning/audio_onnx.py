@@ -11,6 +11,7 @@ export; probabilities match the PyTorch bundle to about 1e-5 (tests/test_audio_o
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 
 from models.learning.bundle import META, BundleMeta, read_meta, softmax
 from models.media.errors import BiodivError
+from models.media.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,9 @@ def export_onnx(bundle_dir: str | Path, out_dir: str | Path) -> Path:
                       dynamic_axes={"spectrogram": {0: "batch", 3: "frames"}, "logits": {0: "batch"}})
     np.save(out / MEL, mel_filterbank(pre.sample_rate_hz, pre.n_fft, pre.n_mels, pre.fmin_hz, pre.fmax_hz))
     shutil.copy(Path(bundle_dir) / META, out / META)
+    raw = json.loads((out / META).read_text())  # keep every key of the source bundle.json; add the ONNX digest
+    raw["onnx_sha256"] = sha256_file(out / ONNX_MODEL)
+    (out / META).write_text(json.dumps(raw, indent=2, ensure_ascii=False) + "\n")
     log.info("exported %s to %s", bundle_dir, out / ONNX_MODEL)
     return out
 
@@ -74,7 +79,9 @@ class OnnxClassifier:
         """Open an export made by :func:`export_onnx` with ``threads`` intra-op threads.
 
         Raises:
-            BiodivError: not an export of an audio bundle (missing files or another modality).
+            BiodivError: not an export of an audio bundle (missing files or another modality); ``model.onnx``
+                whose SHA-256 differs from ``onnx_sha256`` in ``bundle.json`` (both digests named); a label
+                list whose length differs from the model's output size (both counts named).
         """
         import onnxruntime as ort
 
@@ -87,7 +94,14 @@ class OnnxClassifier:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        actual = sha256_file(d / ONNX_MODEL)
+        if actual != meta.onnx_sha256:
+            raise BiodivError(f"{d / ONNX_MODEL}: SHA-256 is {actual} but bundle.json records "
+                              f"{meta.onnx_sha256 or 'no onnx_sha256'}")
         session = ort.InferenceSession(str(d / ONNX_MODEL), opts, providers=["CPUExecutionProvider"])
+        n_out = session.get_outputs()[0].shape[-1]
+        if isinstance(n_out, int) and n_out != len(meta.labels):
+            raise BiodivError(f"{d}: bundle.json lists {len(meta.labels)} labels but the model outputs {n_out} classes")
         return cls(meta, session, np.load(d / MEL))
 
     @property

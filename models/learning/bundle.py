@@ -54,6 +54,7 @@ class BundleMeta:
     registry_name: str = ""
     registry_version: str = ""
     weights_sha256: str = ""
+    onnx_sha256: str = ""  # set in an ONNX export's bundle.json (models.learning.audio_onnx): SHA-256 of model.onnx
     format: int = BUNDLE_FORMAT
 
     def image_preprocessing(self) -> ImagePreprocessing:
@@ -117,6 +118,23 @@ def read_meta(directory: str | Path) -> BundleMeta:
     return BundleMeta(**raw)
 
 
+def check_weights(directory: str | Path, meta: BundleMeta, weights: str = WEIGHTS) -> None:
+    """Refuse weights that are not the ones ``bundle.json`` was written for.
+
+    Raises:
+        BiodivError: no ``weights_sha256`` recorded, a missing weights file, or a SHA-256 mismatch
+            (the recorded and the actual digest are both named).
+    """
+    path = Path(directory, weights)
+    if not path.is_file():
+        raise BiodivError(f"{directory}: weights file {weights} is missing")
+    if not meta.weights_sha256:
+        raise BiodivError(f"{directory}: bundle.json records no weights_sha256; refusing unverifiable weights")
+    actual = sha256_file(path)
+    if actual != meta.weights_sha256:
+        raise BiodivError(f"{path}: weights SHA-256 is {actual} but bundle.json records {meta.weights_sha256}")
+
+
 class Classifier:
     """A loaded bundle ready for inference on CPU.
 
@@ -132,15 +150,25 @@ class Classifier:
         """Load ``bundle.json`` and the weights from ``directory``.
 
         Raises:
-            BiodivError: not a bundle / unsupported format.
+            BiodivError: not a bundle / unsupported format; weights whose SHA-256 differs from the
+                ``weights_sha256`` recorded in ``bundle.json`` (both digests named); a label list whose
+                length differs from the model's output size (both counts named). Both checks run before
+                any media is read.
         """
         from safetensors.torch import load_file
 
         from models.learning.classifier import create_classifier
 
         meta = read_meta(directory)
+        check_weights(directory, meta)
+        state = load_file(str(Path(directory, WEIGHTS)))
         model, _ = create_classifier(meta.arch, len(meta.labels), meta.in_chans, "none")
-        model.load_state_dict(load_file(str(Path(directory, WEIGHTS))))
+        head = model.get_classifier()
+        head_key = next(f"{n}.weight" for n, m in model.named_modules() if m is head)
+        if head_key in state and state[head_key].shape[0] != len(meta.labels):
+            raise BiodivError(f"{directory}: bundle.json lists {len(meta.labels)} labels but the model "
+                              f"outputs {state[head_key].shape[0]} classes")
+        model.load_state_dict(state)
         return cls(meta, model)
 
     @property
