@@ -19,3 +19,9 @@ def test_docs_page_loads_only_local_assets(client):
 
 def test_redoc_is_off(client):
     assert client.get("/redoc").status_code == 404
+
+
+def test_htmx_2_is_served_locally(client):
+    js = client.get("/static/htmx/htmx.min.js")
+    assert js.status_code == 200
+    assert 'version:"2.' in js.text.replace(" ", "")
