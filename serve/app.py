@@ -9,6 +9,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
@@ -84,6 +87,28 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine.dispose()
 
 
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _mount_offline_docs(app: FastAPI) -> None:
+    """Serve Swagger UI at ``/docs`` from vendored ``swagger-ui-dist`` files (no CDN; works offline).
+
+    The files under ``serve/static/swagger-ui/`` come from the npm package ``swagger-ui-dist`` 5.35.0
+    (Apache-2.0, LICENSE alongside). ReDoc is turned off: it would load from a CDN.
+    """
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the web application.
 
@@ -95,7 +120,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Species detections from camera-trap images and acoustic recordings, with invasive-species flags.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    _mount_offline_docs(app)
     app.state.settings = settings or Settings()
     for router in (health.router, detections.router, species.router, stations.router, media.router, soundscape.router):
         app.include_router(router)
