@@ -91,11 +91,16 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 
 def _mount_offline_docs(app: FastAPI) -> None:
-    """Serve Swagger UI at ``/docs`` from vendored ``swagger-ui-dist`` files (no CDN; works offline).
+    """Serve Swagger UI at ``/docs`` from local files (no CDN; works offline).
 
-    The files under ``serve/static/swagger-ui/`` come from the npm package ``swagger-ui-dist`` 5.35.0
-    (Apache-2.0, LICENSE alongside). ReDoc is turned off: it would load from a CDN.
+    The Swagger UI 5.x files come from the PyPI package ``swagger-ui-bundle-v2`` (Apache-2.0; the
+    ``swagger_ui_bundle.swagger_ui_path`` folder), mounted at ``/static/swagger-ui``; the project's own
+    static files (htmx 2, vendored with its licence) are under ``/static``. ReDoc is turned off: it would
+    load from a CDN. The import is done here, not at module import, so importing ``serve.app`` stays free.
     """
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/static/swagger-ui", StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/docs", include_in_schema=False)
