@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export BIODIV_PROGRESS ?= 0
 # The team remote holds the raw data; pipeline outputs are rebuilt by `dvc repro`, not pulled.
-RAW := data/raw/camera_traps data/raw/acoustic data/raw/stations
+RAW := data/raw/camera_traps data/raw/acoustic data/raw/stations data/weights
 
 .PHONY: install run test test-pg serve mlflow lint clean
 

@@ -4,8 +4,11 @@ Layout (``<dir>/``):
 
 - ``model.safetensors``: the weights (safetensors, no pickle);
 - ``bundle.json``: modality, timm architecture, ordered labels, the preprocessing config, the
-  calibration temperature, the code version (git commit), the weights status, the training data
-  hash and, once registered, the model registry name and version.
+  calibration temperature, the code version (git commit), the weights status (with the weights
+  card), the ``timm.create_model`` kwargs the architecture was built with (``model_kwargs``, e.g.
+  ``pad_type='same'``), the decision thresholds chosen on validation data (``decision``, see
+  :mod:`models.learning.thresholds`), the training data hash and, once registered, the model
+  registry name and version.
 
 As in zamba and timm, the ordered species list and the data config travel with the weights, so the
 service rebuilds exactly the training-time transform.
@@ -54,6 +57,8 @@ class BundleMeta:
     registry_name: str = ""
     registry_version: str = ""
     weights_sha256: str = ""
+    model_kwargs: dict = field(default_factory=dict)
+    decision: dict = field(default_factory=dict)
     format: int = BUNDLE_FORMAT
 
     def image_preprocessing(self) -> ImagePreprocessing:
@@ -139,7 +144,8 @@ class Classifier:
         from models.learning.classifier import create_classifier
 
         meta = read_meta(directory)
-        model, _ = create_classifier(meta.arch, len(meta.labels), meta.in_chans, "none")
+        model, _ = create_classifier(meta.arch, len(meta.labels), meta.in_chans, "none",
+                                     model_kwargs=meta.model_kwargs)
         model.load_state_dict(load_file(str(Path(directory, WEIGHTS))))
         return cls(meta, model)
 
