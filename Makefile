@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # The team remote holds the raw data; pipeline outputs are rebuilt by `dvc repro`, not pulled.
-RAW := data/raw/camera_traps data/raw/acoustic data/raw/stations
+RAW := data/raw/camera_traps data/raw/acoustic data/raw/stations data/weights
 
 .PHONY: install run test test-pg serve mlflow lint clean
 

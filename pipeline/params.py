@@ -61,9 +61,13 @@ class SplitParams(_Strict):
 
 
 class TrainParams(_Strict):
+    """One modality's training (``models.learning.training.TrainConfig``). ``pretrained``: ``none``,
+    ``hub``, a weights card (``data/weights.card.yaml``) or a weights file; ``epochs``: fine-tuning
+    epochs after the probe (0 = the probe alone, with ``probe``)."""
+
     arch: str = "mobilenetv3_small_100"
     pretrained: str = "none"
-    epochs: int = Field(30, ge=1)
+    epochs: int = Field(30, ge=0)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(0.002, gt=0)
     weight_decay: float = Field(0.01, ge=0)
@@ -72,6 +76,19 @@ class TrainParams(_Strict):
     augment: bool = True
     seed: int = 42
     threads: int = Field(2, ge=1)
+    probe: bool = False
+    probe_l2: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
+    bn_eval: bool = False
+    backbone_lr_mult: float = Field(1.0, gt=0, le=1)
+    warmup_epochs: float = Field(0.0, ge=0)
+    target_precision: float = Field(0.9, gt=0, le=1)        # per-class thresholds (models.learning.thresholds)
+    blank_max_animal_loss: float = Field(0.05, ge=0, lt=1)  # blank threshold: at most this share of animals lost
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.epochs == 0 and not self.probe:
+            raise ValueError("epochs: 0 trains nothing without probe: true")
+        return self
 
 
 class TrainSection(_Strict):

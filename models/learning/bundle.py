@@ -4,8 +4,11 @@ Layout (``<dir>/``):
 
 - ``model.safetensors``: the weights (safetensors, no pickle);
 - ``bundle.json``: modality, timm architecture, ordered labels, the preprocessing config, the
-  calibration temperature, the code version (git commit), the weights status, the training data
-  hash and, once registered, the model registry name and version.
+  calibration temperature, the code version (git commit), the weights status (with the weights
+  card), the ``timm.create_model`` kwargs the architecture was built with (``model_kwargs``, e.g.
+  ``pad_type='same'``), the decision thresholds chosen on validation data (``decision``, see
+  :mod:`models.learning.thresholds`), the training data hash and, once registered, the model
+  registry name and version.
 
 As in zamba and timm, the ordered species list and the data config travel with the weights, so the
 service rebuilds exactly the training-time transform.
@@ -55,6 +58,8 @@ class BundleMeta:
     registry_version: str = ""
     weights_sha256: str = ""
     onnx_sha256: str = ""  # set in an ONNX export's bundle.json (models.learning.audio_onnx): SHA-256 of model.onnx
+    model_kwargs: dict = field(default_factory=dict)
+    decision: dict = field(default_factory=dict)
     format: int = BUNDLE_FORMAT
 
     def image_preprocessing(self) -> ImagePreprocessing:
@@ -162,7 +167,8 @@ class Classifier:
         meta = read_meta(directory)
         check_weights(directory, meta)
         state = load_file(str(Path(directory, WEIGHTS)))
-        model, _ = create_classifier(meta.arch, len(meta.labels), meta.in_chans, "none")
+        model, _ = create_classifier(meta.arch, len(meta.labels), meta.in_chans, "none",
+                                     model_kwargs=meta.model_kwargs)
         head = model.get_classifier()
         head_key = next(f"{n}.weight" for n, m in model.named_modules() if m is head)
         if head_key in state and state[head_key].shape[0] != len(meta.labels):

@@ -22,15 +22,20 @@ import torch
 import typer
 
 from models.learning.augment import augment_image, augment_spectrogram
-from models.learning.bundle import BundleMeta, save_bundle, write_meta
-from models.learning.classifier import norm_stats
-from models.learning.training import TrainConfig, train_classifier
+from models.learning.bundle import BundleMeta, save_bundle, softmax, write_meta
+from models.learning.classifier import model_kwargs_for, norm_stats
+from models.learning.thresholds import decision_block
+from models.learning.training import TrainConfig, predict_logits, train_classifier
 from models.media.tables import read_csv
+from models.taxonomy.catalogue import BLANK
 from pipeline.common import PROCESSED, setup_logging, write_json
 from pipeline.params import Params, load_params
 from pipeline.tracking import code_version, files_hash, register_bundle, training_run
 
 log = logging.getLogger(__name__)
+
+#: Params of a ``train`` section that are not training hyper-parameters.
+NOT_TRAINING = {"augment", "target_precision", "blank_max_animal_loss"}
 
 @dataclasses.dataclass
 class Dataset:
@@ -85,12 +90,13 @@ def audio_input(batch: np.ndarray) -> torch.Tensor:
 def run(params: Params, modality: str, processed: Path, bundle_dir: Path, reports: Path) -> dict:
     """Train one modality's classifier, write its bundle and reports, and log an MLflow run."""
     cfg_p = params.train.image if modality == "image" else params.train.audio
-    cfg = TrainConfig(**cfg_p.model_dump(exclude={"augment"}))
+    arch, model_kwargs = model_kwargs_for(cfg_p.arch, cfg_p.pretrained)
+    cfg = TrainConfig(**{**cfg_p.model_dump(exclude=NOT_TRAINING), "arch": arch, "model_kwargs": model_kwargs})
     ds = load_dataset(processed, modality)
     folder, _ = PROCESSED[modality]
     preprocessing = json.loads((processed / folder / "config.json").read_text())
     if modality == "image":
-        mean, std = norm_stats(cfg.arch)
+        mean, std = norm_stats(cfg.arch, cfg.pretrained)
         preprocessing.update(mean=list(mean), std=list(std))
         to_input, augment, in_chans = image_input(mean, std), augment_image, 3
     else:
@@ -107,18 +113,29 @@ def run(params: Params, modality: str, processed: Path, bundle_dir: Path, report
                                   on_epoch=lambda e, m: mlflow.log_metrics(m, step=e))
         ws = result.weights_status
         mlflow.set_tags({"weights.requested": ws.requested, "weights.loaded": ws.loaded,
-                         "weights.fallback_reason": ws.reason or "-"})
+                         "weights.fell_back": str(ws.fell_back).lower(),
+                         "weights.fallback_reason": ws.reason or "-",
+                         **{f"weights.card.{k}": json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+                            for k, v in ws.card.items()}})
         if ws.fell_back:
             log.warning("%s model trained from random initialisation: %s", modality, ws.reason)
         final = {"best_epoch": result.best_epoch, "best_val_macro_f1": result.best_val_macro_f1,
                  "temperature": result.temperature, "train_seconds": round(result.seconds, 1),
                  "epochs_run": len(result.history)}
         mlflow.log_metrics({k: float(v) for k, v in final.items()})
+        decision = {}
+        if len(ds.y["val"]):
+            logits = predict_logits(result.model, ds.x["val"], to_input).numpy() / result.temperature
+            decision = decision_block(softmax(logits), ds.y["val"], ds.labels, cfg_p.target_precision,
+                                      BLANK if modality == "image" else None, cfg_p.blank_max_animal_loss)
+            mlflow.log_dict(decision, "decision.json")
+            mlflow.log_metric("blank_threshold", decision["blank_threshold"])
         if bundle_dir.exists():
             shutil.rmtree(bundle_dir)
         meta = BundleMeta(modality=modality, arch=cfg.arch, in_chans=in_chans, labels=ds.labels,
                           preprocessing=preprocessing, temperature=result.temperature, code_version=commit,
-                          weights_status=dataclasses.asdict(ws), train_data_hash=data_hash)
+                          weights_status=dataclasses.asdict(ws), train_data_hash=data_hash,
+                          model_kwargs=model_kwargs, decision=decision)
         meta = save_bundle(bundle_dir, result.model, meta)
         if params.tracking.register_model:
             meta.registry_name = f"biodiv-{modality}-classifier"
