@@ -185,7 +185,7 @@ def test_to_utc_instant_converts_or_refuses_with_value_error(naive, tz):
         out = to_utc_instant(value)
     except ValueError as exc:
         assert "time out of range" in str(exc)
-        naive_utc = naive - tz.utcoffset(None)  # noqa: DTZ - exact arithmetic on the offset
+        naive_utc = naive - tz.utcoffset(None)  # exact arithmetic on the offset
         assert not TIME_MIN.replace(tzinfo=None) <= naive_utc <= TIME_MAX.replace(tzinfo=None)
     else:
         assert out.tzinfo is UTC and out == value and TIME_MIN <= out <= TIME_MAX

@@ -1,4 +1,4 @@
-"""The OpenAPI page at /docs loads only from this server (Swagger UI files of the swagger-ui-bundle-v2 package), so it works offline."""
+"""The OpenAPI page at /docs loads only from this server (Swagger UI of swagger-ui-bundle-v2): works offline."""
 
 from __future__ import annotations
 
