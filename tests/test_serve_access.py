@@ -403,3 +403,25 @@ def test_same_long_recording_while_queued_returns_the_same_job(settings, db, dep
     db.expire_all()
     assert db.scalar(select(func.count()).select_from(Job)) == 1
     assert [p.parent.name for p in settings.media_root.rglob("*") if p.is_file()] == [".jobs"]
+
+
+@pytest.mark.parametrize(("p_frog", "alerted"), [(0.40, False), (0.49, False), (0.80, True)])
+def test_upload_alerts_only_at_the_detection_threshold(client, uploader_headers, db, deployments, monkeypatch,
+                                                       p_frog, alerted):
+    """The one alert rule (``Catalogue.invasive_detection``, default threshold 0.5) on the upload path:
+    a bullfrog call below it is kept as a detection but is not invasive and raises no alert."""
+    import numpy as np
+
+    from models.learning.bundle import Classifier
+
+    rest = (1.0 - p_frog) / 2
+    monkeypatch.setattr(Classifier, "predict",
+                        lambda self, batch, batch_size=64: np.tile([p_frog, rest, rest], (len(batch), 1)))
+    r = upload(client, jpeg_bytes(61), "frog.jpg", "S1-cam", uploader_headers)
+    assert r.status_code == 201, r.text
+    (det,) = r.json()["detections"]
+    assert det["scientificName"] == "Lithobates catesbeianus"
+    assert det["classificationProbability"] == pytest.approx(p_frog, abs=1e-6)
+    assert det["isInvasive"] is alerted
+    ids = [a["detection"]["detectionID"] for a in client.get("/v1/alerts").json()["items"]]
+    assert ids == ([det["detectionID"]] if alerted else [])

@@ -77,7 +77,8 @@ def test_image_upload_creates_media_and_one_detection(client, settings, bundles,
     assert (det["scientificName"] is None) == (det["observationType"] == "blank")
     assert 0.0 <= det["classificationProbability"] <= 1.0
     assert det["modelVersion"] == bundles["image"][1].model_version == det["classifiedBy"]
-    assert det["isInvasive"] == (det["scientificName"] == "Lithobates catesbeianus")
+    assert det["isInvasive"] == (det["scientificName"] == "Lithobates catesbeianus"
+                                 and det["classificationProbability"] >= 0.5)  # Catalogue.invasive_detection
     assert len(det["topK"]) == 3 and {n for n, _ in det["topK"]} == set(LABELS)
     assert det["topK"][0][1] == pytest.approx(det["classificationProbability"], abs=1e-6)
     assert sum(p for _, p in det["topK"]) == pytest.approx(1.0, abs=1e-4)

@@ -87,9 +87,7 @@ EVENT_FIELDS = [f.name for f in dataclasses.fields(AudioEvent)]
 def threshold_for(catalogue: Catalogue, name: str, default: float) -> float:
     """The species' ``detectionThreshold`` from the catalogue, or ``default`` when it has none
     (or the name is not in the catalogue)."""
-    sp = catalogue.get(name) if name else None
-    thr = getattr(sp, "detectionThreshold", None)
-    return default if thr is None else float(thr)
+    return catalogue.detection_threshold(name, default)
 
 
 def apply_thresholds(preds: Iterable[Prediction], channels: Iterable[int | None], catalogue: Catalogue,
@@ -99,6 +97,9 @@ def apply_thresholds(preds: Iterable[Prediction], channels: Iterable[int | None]
     for p, ch in zip(preds, channels, strict=True):
         thr = threshold_for(catalogue, p.scientificName, default_threshold)
         detected = p.observationType == "animal" and bool(p.scientificName) and p.classificationProbability >= thr
+        invasive = catalogue.invasive_detection(p.scientificName, p.classificationProbability, default_threshold)
+        if invasive != p.isInvasive:  # the stage's own default threshold, same rule
+            p = dataclasses.replace(p, isInvasive=invasive)
         out.append(AudioWindow(p, ch, thr, detected))
     return out
 

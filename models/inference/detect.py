@@ -95,7 +95,7 @@ def make_predictions(media: dict, probs: np.ndarray, spans: list[tuple[float, fl
             eventStart=_shift(media.get("timestamp", "") if _usable(media) else "", start),
             scientificName="" if blank else label,
             observationType="blank" if blank else "animal", classificationProbability=round(p, 6),
-            isInvasive=catalogue.is_invasive(label), topK=json.dumps([[a, round(b, 6)] for a, b in alts]),
+            isInvasive=catalogue.invasive_detection(label, p), topK=json.dumps([[a, round(b, 6)] for a, b in alts]),
             modelVersion=classifier.meta.model_version,
         ))
     return out

@@ -190,7 +190,7 @@ def build_events(media: list[dict], frame_media: list[str], probs: np.ndarray, l
             modality=mods.pop() if len(mods) == 1 else "image", mediaCount=len(ms), frameCount=len(rows_of[key]),
             eventStart=start, eventEnd=end, observationType="blank" if label == BLANK else "animal",
             scientificName="" if label == BLANK else label, classificationProbability=round(p, 6),
-            isInvasive=catalogue.is_invasive(label), topK=json.dumps([[a, round(b, 6)] for a, b in alts]),
+            isInvasive=catalogue.invasive_detection(label, p), topK=json.dumps([[a, round(b, 6)] for a, b in alts]),
             modelVersion=model_version, mediaIDs=json.dumps([m["mediaID"] for m in ms])))
     events.sort(key=lambda e: (e.deploymentID, e.eventStart, e.eventID))
     return events, event_of

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 #: Label of the "no animal" class (Camtrap DP ``observationType`` ``blank``).
 BLANK = "blank"
+# Detection threshold (probability) of species without a ``detectionThreshold`` in the catalogue: the
+# usual 0.5 operating point (also ``predict_audio.threshold``'s default).
+DEFAULT_DETECTION_THRESHOLD = 0.5
 STATUSES = ("native", "introduced", "invasive", "domestic", "absent")
 _BLANK_ALIASES = {"", "blank", "empty", "none", "no animal"}
 
@@ -190,6 +193,21 @@ class Catalogue:
         key = normalise_name(name)
         sp = self._by_key.get(key)
         return key in self._extra_invasive or (sp is not None and sp.is_invasive)
+
+    def detection_threshold(self, name: str | None, default: float = DEFAULT_DETECTION_THRESHOLD) -> float:
+        """The species' ``detectionThreshold`` (probability, 0-1) from the catalogue, or ``default``
+        when it has none or ``name`` is not in the catalogue."""
+        sp = self.get(name) if name else None
+        thr = getattr(sp, "detectionThreshold", None)
+        return float(default) if thr is None else float(thr)
+
+    def invasive_detection(self, name: str | None, probability: float,
+                           default: float = DEFAULT_DETECTION_THRESHOLD) -> bool:
+        """The one invasive-alert rule: ``name`` is invasive and ``probability`` reaches its detection
+        threshold (:meth:`detection_threshold`). Every machine path (station drop, upload, video
+        frame, event, audio window, CLI) sets ``isInvasive`` from this, so a low-probability
+        invasive call never raises an alert; a reviewer's confirmation uses :meth:`is_invasive`."""
+        return self.is_invasive(name) and float(probability) >= self.detection_threshold(name, default)
 
     def resolve(self, label: str, where: str = "") -> str:
         """Canonical label for a dataset label: the catalogue's ``scientificName`` or :data:`BLANK`.
