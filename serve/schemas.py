@@ -70,6 +70,10 @@ class DetectionOut(BaseModel):
     classificationMethod: str
     classifiedBy: str
     classificationTimestamp: str
+    taxonRank: str | None = Field(None, description="Darwin Core rank of scientificName (genus, family, ... "
+                                  "after a roll-up)")
+    classificationSource: str = Field("model", description="the rule behind the label: model, privacy, rollup, "
+                                      "region, threshold-unknown, silence or human (a review)")
     eventID: str | None = None
     vernacularNameEN: str | None = None
     vernacularNameZH: str | None = None
@@ -123,6 +127,8 @@ class ObservationFilters(ListingParams):
     min_probability: Probability | None = None
     mediaID: str | None = None
     observationType: str | None = None
+    classificationSource: Literal["model", "privacy", "rollup", "region", "threshold-unknown", "silence",
+                                  "human"] | None = Field(None, description="the rule that produced the label")
 
     @field_validator("scientificName")
     @classmethod
@@ -267,6 +273,10 @@ class EventOut(BaseModel):
     classificationMethod: str
     classifiedBy: str
     classificationTimestamp: str
+    taxonRank: str | None = Field(None, description="Darwin Core rank of scientificName (genus, family, ... "
+                                  "after a roll-up)")
+    classificationSource: str = Field("model", description="the rule behind the label: model, privacy, rollup, "
+                                      "region, threshold-unknown, silence or human (a review)")
     vernacularNameEN: str | None = None
     vernacularNameZH: str | None = None
 

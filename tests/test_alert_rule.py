@@ -3,12 +3,14 @@ video frames (``make_predictions``), image events (``build_events``) and audio w
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from models.inference.audio_events import apply_thresholds
+from models.inference.decision import policy_for
 from models.inference.detect import make_predictions
 from models.taxonomy.catalogue import DEFAULT_DETECTION_THRESHOLD, Catalogue
 
@@ -44,12 +46,20 @@ def test_catalogue_threshold_and_rule(catalogue):
 def test_station_drop_frames_use_the_rule(catalogue, p, invasive):
     probs = np.array([[p, (1 - p) / 2, (1 - p) / 2]], np.float32)
     (pred,) = make_predictions(media(), probs, [(0.0, 0.0)], clf(), catalogue, k=3)
-    assert pred.scientificName == FROG and pred.isInvasive is invasive
+    assert pred.isInvasive is invasive
+    # below the threshold the bullfrog is not the answer (nothing above it holds 0.5 either): unknown
+    assert (pred.scientificName, pred.observationType, pred.classificationSource) == (
+        (FROG, "animal", "model") if invasive else ("", "unknown", "threshold-unknown"))
+    assert json.loads(pred.topK)[0] == [FROG, pytest.approx(p, abs=1e-6)]  # the model's own answer is kept
 
 
 def test_audio_windows_use_the_stage_threshold(catalogue):
     probs = np.array([[0.35, 0.33, 0.32], [0.45, 0.30, 0.25], [0.9, 0.05, 0.05]], np.float32)
     preds = make_predictions(media("audio"), probs, [(0, 3), (3, 6), (6, 9)], clf(), catalogue, k=3)
     assert [p.isInvasive for p in preds] == [False, False, True]
+    # predict_audio.threshold 0.4 is the policy's default for species without their own threshold
+    preds = make_predictions(media("audio"), probs, [(0, 3), (3, 6), (6, 9)], clf(), catalogue, k=3,
+                             policy=policy_for(clf(), catalogue, 0.4))
     windows = apply_thresholds(preds, [None] * 3, catalogue, default_threshold=0.4)
     assert [(w.detected, w.prediction.isInvasive) for w in windows] == [(False, False), (True, True), (True, True)]
+    assert [w.prediction.observationType for w in windows] == ["unknown", "animal", "animal"]

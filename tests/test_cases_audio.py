@@ -11,6 +11,7 @@ import shutil
 import time
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -25,7 +26,8 @@ from models.inference.audio_events import (
     recording_id,
     summarise_birdnet_tables,
 )
-from models.inference.detect import Prediction, classify_windows
+from models.inference.decision import policy_for
+from models.inference.detect import classify_windows, make_predictions
 from models.ingest import ingest_stations, probe_media
 from models.learning.bundle import BundleMeta, Classifier, save_bundle
 from models.learning.classifier import create_classifier
@@ -291,14 +293,9 @@ def test_overlapping_windows_merge_into_one_event(cases, frog_bundle):
                          window_s=1.0, hop_s=2.0)
 
 
-def _pred(start: float, name: str, p: float, media: str = "m") -> Prediction:
-    return Prediction(mediaID=media, deploymentID="d", stationID="s", filePath="f.wav", modality="audio",
-                      start_s=start, end_s=start + 3.0, eventStart="", scientificName=name,
-                      observationType="animal" if name else "blank", classificationProbability=p, isInvasive=False,
-                      topK="[]", modelVersion="v/1")
-
-
 def test_per_species_thresholds_and_event_boundaries(tmp_path):
+    """Per-species thresholds, roll-up and unknown decide each window (``models.inference.decision``); a
+    change of decided name (a roll-up to Aves, an unknown) splits the detection events."""
     cat_csv = tmp_path / "species.csv"
     with open(cat_csv, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
@@ -306,19 +303,39 @@ def test_per_species_thresholds_and_event_boundaries(tmp_path):
                     "family", "statusChina", "statusSource", "sensitive", "detectionThreshold"])
         w.writerow(["Turdus merula", "species", "Blackbird", "", "Aves", "", "", "native", "", "false", "0.9"])
         w.writerow(["Erithacus rubecula", "species", "Robin", "", "Aves", "", "", "native", "", "false", ""])
+        w.writerow(["Rana temporaria", "species", "Common frog", "", "Amphibia", "", "", "native", "", "false", ""])
     cat = Catalogue.load(cat_csv)
-    preds = [_pred(0, "Turdus merula", 0.95), _pred(3, "Turdus merula", 0.85), _pred(6, "Turdus merula", 0.92),
-             _pred(9, "Erithacus rubecula", 0.6), _pred(12, "Erithacus rubecula", 0.3), _pred(15, "", 1.0),
-             _pred(0, "Erithacus rubecula", 0.7, media="other")]
+    labels = ["Turdus merula", "Erithacus rubecula", "Rana temporaria"]
+    clf = SimpleNamespace(labels=labels, meta=SimpleNamespace(model_version="v/1", decision={}))
+    rows = {"m": [[0.95, 0.05, 0.0], [0.85, 0.15, 0.0], [0.92, 0.08, 0.0], [0.4, 0.6, 0.0], [0.25, 0.30, 0.45],
+                  [0.9, 0.1, 0.0]],
+            "other": [[0.2, 0.7, 0.1]]}
+    preds = []
+    for mid, probs in rows.items():
+        media = {"mediaID": mid, "deploymentID": "d", "stationID": "s", "filePath": f"{mid}.wav", "modality": "audio"}
+        silent = np.array([i == 5 for i in range(len(probs))])
+        preds += make_predictions(media, np.array(probs), [(3.0 * i, 3.0 * i + 3) for i in range(len(probs))], clf,
+                                  cat, 3, silent, policy_for(clf, cat, 0.5))
+    assert [(p.scientificName, p.observationType, p.classificationSource) for p in preds] == [
+        ("Turdus merula", "animal", "model"),
+        ("Aves", "animal", "rollup"),            # 0.85 < 0.9; both birds together hold 1.0
+        ("Turdus merula", "animal", "model"),
+        ("Erithacus rubecula", "animal", "model"),
+        ("", "unknown", "threshold-unknown"),    # frog 0.45 < 0.5, Amphibia holds no more
+        ("", "blank", "silence"),
+        ("Erithacus rubecula", "animal", "model")]
+    assert preds[1].taxonRank == "class" and preds[1].classificationProbability == pytest.approx(1.0)
     windows = apply_thresholds(preds, [None] * len(preds), cat, 0.5)
     assert [(w.threshold, w.detected) for w in windows] == [
-        (0.9, True), (0.9, False), (0.9, True), (0.5, True), (0.5, False), (0.5, False), (0.5, True)]
+        (0.9, True), (0.5, True), (0.9, True), (0.5, True), (0.5, False), (0.5, False), (0.5, True)]
     windows, events = merge_events(windows)
-    assert [(e.mediaID, e.scientificName, e.start_s, e.end_s, e.windowCount) for e in events] == [
-        ("m", "Turdus merula", 0.0, 3.0, 1), ("m", "Turdus merula", 6.0, 9.0, 1),
-        ("m", "Erithacus rubecula", 9.0, 12.0, 1), ("other", "Erithacus rubecula", 0.0, 3.0, 1)]
-    assert [bool(w.eventID) for w in windows] == [True, False, True, True, False, False, True]
-    assert len({e.eventID for e in events}) == 4
+    assert [(e.mediaID, e.scientificName, e.start_s, e.end_s, e.windowCount, e.classificationSource)
+            for e in events] == [
+        ("m", "Turdus merula", 0.0, 3.0, 1, "model"), ("m", "Aves", 3.0, 6.0, 1, "rollup"),
+        ("m", "Turdus merula", 6.0, 9.0, 1, "model"), ("m", "Erithacus rubecula", 9.0, 12.0, 1, "model"),
+        ("other", "Erithacus rubecula", 0.0, 3.0, 1, "model")]
+    assert [bool(w.eventID) for w in windows] == [True, True, True, True, False, False, True]
+    assert len({e.eventID for e in events}) == 5
 
 
 # --- BR-20 per-recording summary ------------------------------------------------------------------------------

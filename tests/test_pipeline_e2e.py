@@ -126,14 +126,17 @@ def test_database_holds_a_classification_for_every_image_and_window(workspace):
     detected = _audio_detected(workspace)
     assert [r for r in rows if r[0] == "image"] == [("image", STATION_IMAGES, STATION_IMAGES)]
     assert sum(r[1] for r in rows if r[0] == "audio") == detected
+    # every published window is an accepted animal taxon of the decision path, linked to its event
     assert con.execute("SELECT count(*) FROM detections WHERE modality = 'audio' AND (eventID IS NULL"
-                       " OR classificationProbability < 0.5)").fetchone()[0] == 0
+                       " OR observationType != 'animal' OR scientificName IS NULL)").fetchone()[0] == 0
     assert con.execute("SELECT count(*) FROM acoustic_indices").fetchone()[0] == 27
     assert con.execute("SELECT count(*) FROM events WHERE modality = 'audio'").fetchone()[0] == json.loads(
         (workspace / "reports/predict_audio.json").read_text())["events"]
     bad = con.execute("SELECT count(*) FROM detections WHERE classificationProbability NOT BETWEEN 0 AND 1"
                       " OR modelVersion NOT LIKE 'biodiv-%-classifier/1' OR isInvasive IS NULL"
-                      " OR (scientificName IS NULL) != (observationType = 'blank')").fetchone()[0]
+                      " OR (scientificName IS NULL) != (observationType != 'animal')"
+                      " OR classificationSource NOT IN ('model', 'privacy', 'rollup', 'region', 'threshold-unknown',"
+                      " 'silence')").fetchone()[0]
     assert bad == 0
     # Song Meter file names give local times; Europe/Paris in May is UTC+2.
     import csv

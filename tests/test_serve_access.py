@@ -420,8 +420,11 @@ def test_upload_alerts_only_at_the_detection_threshold(client, uploader_headers,
     r = upload(client, jpeg_bytes(61), "frog.jpg", "S1-cam", uploader_headers)
     assert r.status_code == 201, r.text
     (det,) = r.json()["detections"]
-    assert det["scientificName"] == "Lithobates catesbeianus"
+    # below the threshold the bullfrog is not the answer: unknown (nothing above it holds 0.5 either)
+    assert (det["scientificName"], det["classificationSource"]) == (
+        ("Lithobates catesbeianus", "model") if alerted else (None, "threshold-unknown"))
     assert det["classificationProbability"] == pytest.approx(p_frog, abs=1e-6)
+    assert det["topK"][0] == ["Lithobates catesbeianus", pytest.approx(p_frog, abs=1e-6)]
     assert det["isInvasive"] is alerted
     ids = [a["detection"]["detectionID"] for a in client.get("/v1/alerts").json()["items"]]
     assert ids == ([det["detectionID"]] if alerted else [])

@@ -73,14 +73,19 @@ def test_image_upload_creates_media_and_one_detection(client, settings, bundles,
     assert media["created"].endswith("Z")  # when it was stored (UTC), kept apart from the capture time
     (det,) = body["detections"]
     assert det["mediaID"] == media["mediaID"] and det["modality"] == "image"
-    assert det["scientificName"] in (LABELS[0], LABELS[1], None)
-    assert (det["scientificName"] is None) == (det["observationType"] == "blank")
+    # the one decision path (models.inference.decision): a species, a roll-up, unknown or blank
+    assert det["classificationSource"] in ("model", "rollup", "threshold-unknown")
+    assert (det["scientificName"] is None) == (det["observationType"] in ("blank", "unknown"))
+    assert (det["observationType"] == "unknown") == (det["classificationSource"] == "threshold-unknown")
     assert 0.0 <= det["classificationProbability"] <= 1.0
     assert det["modelVersion"] == bundles["image"][1].model_version == det["classifiedBy"]
     assert det["isInvasive"] == (det["scientificName"] == "Lithobates catesbeianus"
                                  and det["classificationProbability"] >= 0.5)  # Catalogue.invasive_detection
     assert len(det["topK"]) == 3 and {n for n, _ in det["topK"]} == set(LABELS)
-    assert det["topK"][0][1] == pytest.approx(det["classificationProbability"], abs=1e-6)
+    if det["classificationSource"] == "model":
+        assert det["scientificName"] in (LABELS[0], LABELS[1], None)
+        assert det["topK"][0][1] == pytest.approx(det["classificationProbability"], abs=1e-6)
+        assert det["topK"][0][0] == (det["scientificName"] or "blank")
     assert sum(p for _, p in det["topK"]) == pytest.approx(1.0, abs=1e-4)
     assert (det["start_s"], det["end_s"], det["eventStart"]) == (0.0, 0.0, "")
     # stored content-addressed, byte for byte, and visible through the query API

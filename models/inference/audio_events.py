@@ -1,8 +1,10 @@
 """Acoustic window predictions -> thresholded detections, detection events and per-recording summaries.
 
-A window is *detected* when its top-1 class is a species (not blank) whose probability reaches the
-species' ``detectionThreshold`` from the catalogue, or the global default otherwise. Windows below
-threshold stay in the outputs (``detected`` false) but are not published as detections.
+A window is *detected* when the one decision path (``models.inference.decision``, applied per window
+by ``make_predictions``) accepted an animal taxon for it: a species at or above its threshold
+(catalogue ``detectionThreshold``, else the bundle's validation threshold, else the stage default), or
+a genus / family / order / class whose summed probability clears it after a roll-up. Silent, unknown
+and person windows stay in the outputs (``detected`` false) but are not published as detections.
 Consecutive detected windows of one recording and channel with the same species (each starting no
 later than the previous one ends, i.e. overlapping or touching) form one detection event (Camtrap
 DP ``observationLevel`` ``event``) with its start and end.
@@ -33,8 +35,8 @@ class AudioWindow:
     Attributes:
         prediction: the window's top-1 class and alternatives (offsets ``start_s``/``end_s`` in s).
         channel: channel index when channels are analysed separately, None for the mix-down.
-        threshold: the probability the top-1 species needed (catalogue or default); NaN-free.
-        detected: top-1 is a species at or above its threshold (published as a detection).
+        threshold: the catalogue threshold of the decided name, else the stage default; NaN-free.
+        detected: the decision is an animal taxon (published as a detection).
         eventID: the detection event this window belongs to ("" when not detected).
     """
 
@@ -73,6 +75,8 @@ class AudioEvent:
     isInvasive: bool
     windowCount: int
     modelVersion: str
+    taxonRank: str = ""
+    classificationSource: str = "model"
 
     def row(self) -> dict:
         """Flat row for ``events.csv`` (``EVENT_FIELDS``)."""
@@ -92,14 +96,17 @@ def threshold_for(catalogue: Catalogue, name: str, default: float) -> float:
 
 def apply_thresholds(preds: Iterable[Prediction], channels: Iterable[int | None], catalogue: Catalogue,
                      default_threshold: float) -> list[AudioWindow]:
-    """Mark each window detected or not (see the module docstring); nothing is dropped."""
+    """Mark each window detected or not (see the module docstring); nothing is dropped.
+
+    The label, threshold and invasive flag were decided per window by ``models.inference.decision``
+    (``make_predictions``); a window is detected when that decision is an animal taxon (species, or a
+    higher taxon after a roll-up). ``threshold`` records the catalogue threshold of the name (else
+    ``default_threshold``).
+    """
     out = []
     for p, ch in zip(preds, channels, strict=True):
         thr = threshold_for(catalogue, p.scientificName, default_threshold)
-        detected = p.observationType == "animal" and bool(p.scientificName) and p.classificationProbability >= thr
-        invasive = catalogue.invasive_detection(p.scientificName, p.classificationProbability, default_threshold)
-        if invasive != p.isInvasive:  # the stage's own default threshold, same rule
-            p = dataclasses.replace(p, isInvasive=invasive)
+        detected = p.observationType == "animal" and bool(p.scientificName)
         out.append(AudioWindow(p, ch, thr, detected))
     return out
 
@@ -153,7 +160,9 @@ def merge_events(windows: list[AudioWindow]) -> tuple[list[AudioWindow], list[Au
             channel=ch, scientificName=first.scientificName, start_s=first.start_s, end_s=last.end_s,
             eventStart=start_iso, eventEnd=_shift(start_iso, last.end_s - first.start_s),
             classificationProbability=max(windows[i].prediction.classificationProbability for i in g),
-            isInvasive=first.isInvasive, windowCount=len(g), modelVersion=first.modelVersion))
+            isInvasive=any(windows[i].prediction.isInvasive for i in g), windowCount=len(g),
+            modelVersion=first.modelVersion, taxonRank=first.taxonRank,
+            classificationSource=first.classificationSource))
         for i in g:
             out[i] = dataclasses.replace(windows[i], eventID=eid)
     return out, events

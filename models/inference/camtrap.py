@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.inference.decision import policy_for
 from models.inference.detect import Prediction, classify_frames
 from models.inference.events import EventRecord, build_events
 from models.learning.bundle import Classifier
@@ -177,7 +178,8 @@ def attach_events(result: CameraResult, media: list[dict], classifier: Classifie
     """Group the classified media into events (``models.inference.events``), aggregate each event's prediction
     and set ``eventID`` on every prediction. Modifies and returns ``result``."""
     events, event_of = build_events(media, [p.mediaID for p in result.predictions], result.probs,
-                                    classifier.labels, catalogue, classifier.meta.model_version, gap_s, k)
+                                    classifier.labels, catalogue, classifier.meta.model_version, gap_s, k,
+                                    policy_for(classifier, catalogue))
     result.events = events
     result.predictions = [dataclasses.replace(p, eventID=event_of.get(p.mediaID, "")) for p in result.predictions]
     return result

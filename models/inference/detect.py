@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from models.inference.decision import DecisionPolicy, policy_for, region_of
 from models.learning.bundle import Classifier, top_k
 from models.media.audio_stream import ChannelMode, WindowCutter, stream_resampled
 from models.media.timestamps import usable_time
-from models.taxonomy.catalogue import BLANK, Catalogue
+from models.taxonomy.catalogue import Catalogue
+from models.taxonomy.regions import RegionMap
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +34,10 @@ class Prediction:
     both are the frame's time offset); ``eventStart`` is the absolute ISO 8601 time when the media's
     timestamp is known and usable (``models.media.timestamps.usable_time``), else empty. ``eventID``
     links the row to its event (camera-trap sequence, see ``models.inference.events``), empty when none.
-    ``scientificName`` is empty for a blank (``observationType`` ``blank``). ``topK`` is a JSON
-    list of ``[scientificName, probability]`` pairs.
+    ``observationType``, ``scientificName``, ``taxonRank``, ``classificationProbability``,
+    ``classificationSource`` and ``isInvasive`` are the decision of ``models.inference.decision`` (the
+    one decision path): ``scientificName`` is empty for blank, vehicle and unknown, a taxon above
+    species after a roll-up. ``topK`` is a JSON list of the model's own ``[label, probability]`` pairs.
     """
 
     mediaID: str
@@ -51,6 +55,8 @@ class Prediction:
     topK: str
     modelVersion: str
     eventID: str = ""
+    taxonRank: str = ""
+    classificationSource: str = "model"
 
 
 PREDICTION_FIELDS = list(Prediction.__dataclass_fields__)
@@ -68,35 +74,44 @@ def _usable(media: dict) -> bool:
 
 
 def make_predictions(media: dict, probs: np.ndarray, spans: list[tuple[float, float]], classifier: Classifier,
-                     catalogue: Catalogue, k: int, silent: np.ndarray | None = None) -> list[Prediction]:
+                     catalogue: Catalogue, k: int, silent: np.ndarray | None = None,
+                     policy: DecisionPolicy | None = None, regions: RegionMap | None = None) -> list[Prediction]:
     """Turn ``(N, C)`` probabilities for ``N`` spans of one media item into predictions.
+
+    Every label, threshold, roll-up, regional restriction, privacy type and invasive flag comes from
+    :meth:`models.inference.decision.DecisionPolicy.decide` (the one decision path, shared by station
+    drops, uploads, videos, audio windows and the CLI).
 
     Args:
         media: a media index row (``mediaID``, ``deploymentID``, ``stationID``, ``filePath``,
             ``modality``, ``timestamp``).
         probs: calibrated probabilities, one row per span.
         spans: ``(start_s, end_s)`` per row.
-        classifier: gives labels and the model version.
-        catalogue: gives the invasive flag.
+        classifier: gives labels, the model version and the bundle's decision thresholds.
+        catalogue: taxonomy, invasive status and curator thresholds.
         k: how many alternatives to keep.
-        silent: optional ``(N,)`` bool; a silent span is reported as blank with probability 1
-            whatever the model says (there is nothing to classify).
+        silent: optional ``(N,)`` bool; a silent span is blank with probability 1 (``classificationSource``
+            ``silence``) whatever the model says (there is nothing to classify).
+        policy: the decision policy; None = :func:`~models.inference.decision.policy_for` the classifier.
+        regions: regional species lists; None = the packaged ``regions.csv``.
+
+    Raises:
+        ValueError: ``probs`` rows do not match the classifier's labels.
     """
+    policy = policy or policy_for(classifier, catalogue)
+    region = region_of(media, regions)
     out = []
     for i, ((start, end), alts) in enumerate(zip(spans, top_k(probs, classifier.labels, k), strict=True)):
-        if silent is not None and silent[i]:
-            alts = [(BLANK, 1.0)]
-        label, p = alts[0]
-        blank = label == BLANK
+        d = policy.decide(probs[i], region, bool(silent[i]) if silent is not None else False)
         out.append(Prediction(
             mediaID=media["mediaID"], deploymentID=media.get("deploymentID", ""),
             stationID=media.get("stationID", ""), filePath=media.get("filePath", ""), modality=media["modality"],
             start_s=round(start, 3), end_s=round(end, 3),
             eventStart=_shift(media.get("timestamp", "") if _usable(media) else "", start),
-            scientificName="" if blank else label,
-            observationType="blank" if blank else "animal", classificationProbability=round(p, 6),
-            isInvasive=catalogue.invasive_detection(label, p), topK=json.dumps([[a, round(b, 6)] for a, b in alts]),
-            modelVersion=classifier.meta.model_version,
+            scientificName=d.scientificName, observationType=d.observationType,
+            classificationProbability=d.classificationProbability, isInvasive=d.isInvasive,
+            topK=json.dumps([[a, round(b, 6)] for a, b in alts]), modelVersion=classifier.meta.model_version,
+            taxonRank=d.taxonRank, classificationSource=d.classificationSource,
         ))
     return out
 
@@ -131,7 +146,7 @@ def classify_frames(classifier: Classifier, media: list[dict], pixels: list[np.n
 
 
 def classify_recording(classifier: Classifier, media: dict, path: str | Path, catalogue: Catalogue, k: int,
-                       batch_size: int = 64) -> list[Prediction]:
+                       batch_size: int = 64, default_threshold: float | None = None) -> list[Prediction]:
     """Classify every analysis window of a recording (channels mixed down); one prediction per window
     (silent windows, see ``AudioPreprocessing.silence_dbfs``, are blank). Read in blocks, see
     :func:`classify_windows`.
@@ -139,13 +154,15 @@ def classify_recording(classifier: Classifier, media: dict, path: str | Path, ca
     Raises:
         MediaError: the recording cannot be decoded or is empty.
     """
-    return classify_windows(classifier, media, path, catalogue, k, batch_size)[0]
+    return classify_windows(classifier, media, path, catalogue, k, batch_size,
+                            default_threshold=default_threshold)[0]
 
 
 def classify_windows(classifier: Classifier, media: dict, path: str | Path, catalogue: Catalogue, k: int,
                      batch_size: int = 64, channels: ChannelMode = "mix", window_s: float | None = None,
                      hop_s: float | None = None, block_s: float = 30.0,
-                     tap: Callable[[np.ndarray], None] | None = None) -> tuple[list[Prediction], list[int | None]]:
+                     tap: Callable[[np.ndarray], None] | None = None, default_threshold: float | None = None,
+                     ) -> tuple[list[Prediction], list[int | None]]:
     """Classify the analysis windows of a recording of any length, reading it block by block.
 
     The recording is decoded ``block_s`` seconds at a time, resampled to the bundle's rate (libsoxr
@@ -166,6 +183,8 @@ def classify_windows(classifier: Classifier, media: dict, path: str | Path, cata
         block_s: decoded block length (s).
         tap: called with every resampled ``(C, n)`` block (e.g. to compute acoustic indices in the
             same decoding pass).
+        default_threshold: threshold of species that neither the catalogue nor the bundle sets
+            (``predict_audio.threshold``); None = ``models.inference.decision.DEFAULT_THRESHOLD``.
 
     Returns:
         ``(predictions, channel of each prediction)`` ordered by channel then start time.
@@ -179,6 +198,7 @@ def classify_windows(classifier: Classifier, media: dict, path: str | Path, cata
     if pre.hop_s > pre.window_s:
         raise ValueError(f"hop_s {pre.hop_s} larger than window_s {pre.window_s} would leave gaps")
     cutter = WindowCutter(pre.sample_rate_hz, pre.window_s, pre.hop_s, pre.min_tail_s)
+    policy = policy_for(classifier, catalogue, default_threshold)
     out: list[tuple[int | None, Prediction]] = []
     pending: list[tuple[list[tuple[float, float]], np.ndarray]] = []
 
@@ -193,7 +213,7 @@ def classify_windows(classifier: Classifier, media: dict, path: str | Path, cata
             probs = classifier.predict(specs[:, None], batch_size)
             ch = None if channels == "mix" else c
             out.extend((ch, p) for p in make_predictions(media, probs, bounds, classifier, catalogue, k,
-                                                         pre.silent(wins[c])))
+                                                         pre.silent(wins[c]), policy))
 
     def add(bounds: list[tuple[float, float]], wins: np.ndarray) -> None:
         if bounds:

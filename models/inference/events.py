@@ -11,14 +11,16 @@ with an empty ``eventStart``/``eventEnd``.
 Aggregation (per event, from the calibrated per-frame probability vectors, one per image or
 sampled video frame):
 
-- **blank / not blank**: the event is blank only when every frame's top-1 is blank (the rule
+- **blank / not blank**: the event is blank only when every frame is blank by the decision path's
+  blank rule (``p[blank] >= blank_threshold``, ``models.inference.decision``; the rule
   Timelapse and the MegaDetector batch tools apply to sequences: one animal frame makes the
   sequence non-empty); its probability is then the smallest per-frame blank probability (the event
   is as surely blank as its least surely blank frame);
 - **species**: otherwise the mean of the probability vectors of the non-blank frames with the blank
   class removed and renormalised, and its argmax: score averaging over frames, the "late fusion"
   of frame-level CNN predictions of Karpathy et al. 2014 ("Large-scale video classification with
-  convolutional neural networks", CVPR), which zamba also uses for camera-trap video.
+  convolutional neural networks", CVPR), which zamba also uses for camera-trap video. That vector
+  goes through the same decision path as a frame (thresholds, roll-up, region, privacy, invasive).
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from models.inference.decision import Decision, DecisionPolicy, region_of
 from models.media.timestamps import usable_time
 from models.taxonomy.catalogue import BLANK, Catalogue
+from models.taxonomy.regions import RegionMap
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class EventRecord:
     topK: str
     modelVersion: str
     mediaIDs: str
+    taxonRank: str = ""
+    classificationSource: str = "model"
 
 
 EVENT_FIELDS = list(EventRecord.__dataclass_fields__)
@@ -115,32 +121,59 @@ def group_events(media: list[dict], gap_s: float) -> list[str]:
     return keys
 
 
-def aggregate(probs: np.ndarray, labels: list[str], k: int = 3) -> list[tuple[str, float]]:
-    """Event-level top-``k`` ``(label, probability)`` from per-frame probabilities ``(N, C)``.
+def event_vector(probs: np.ndarray, labels: list[str], blank_threshold: float | None = None
+                 ) -> tuple[bool, np.ndarray]:
+    """The event's probability vector from per-frame probabilities ``(N, C)`` (module docstring).
 
-    See the module docstring for the method. Returns ``[(BLANK, p)]`` for a blank event.
+    A frame is blank when ``p[blank] >= blank_threshold`` (the decision path's blank rule; None = when
+    blank is its top-1).
+
+    Returns:
+        ``(True, (C,) vector with only the smallest frame blank probability set)`` for a blank event,
+        else ``(False, mean of the non-blank frames with blank removed, renormalised)``.
 
     Raises:
         ValueError: no frames (``N == 0``).
     """
     if probs.shape[0] == 0:
         raise ValueError("an event needs at least one classified frame")
-    top1 = probs.argmax(1)
     b = labels.index(BLANK) if BLANK in labels else -1
-    animal = top1 != b
+    if b < 0:
+        animal = np.ones(probs.shape[0], bool)
+    elif blank_threshold is None:
+        animal = probs.argmax(1) != b
+    else:
+        animal = probs[:, b] < blank_threshold
     if not animal.any():
-        return [(BLANK, float(probs[:, b].min()))]
-    mean = probs[animal].mean(0)
+        vec = np.zeros(probs.shape[1])
+        vec[b] = float(probs[:, b].min())
+        return True, vec
+    mean = probs[animal].mean(0).astype(np.float64)
     if b >= 0:
-        mean = mean.copy()
         mean[b] = 0.0
-    mean = mean / mean.sum()
-    order = np.argsort(-mean)[: min(k, int((mean > 0).sum()) or 1)]
-    return [(labels[j], float(mean[j])) for j in order]
+    total = mean.sum()
+    return False, mean / total if total > 0 else mean
+
+
+def aggregate(probs: np.ndarray, labels: list[str], k: int = 3,
+              blank_threshold: float | None = None) -> list[tuple[str, float]]:
+    """Event-level top-``k`` ``(label, probability)`` from per-frame probabilities ``(N, C)``
+    (:func:`event_vector`). Returns ``[(BLANK, p)]`` for a blank event.
+
+    Raises:
+        ValueError: no frames (``N == 0``).
+    """
+    blank, vec = event_vector(probs, labels, blank_threshold)
+    if blank:
+        b = labels.index(BLANK)
+        return [(BLANK, float(vec[b]))]
+    order = np.argsort(-vec, kind="stable")[: min(k, int((vec > 0).sum()) or 1)]
+    return [(labels[j], float(vec[j])) for j in order]
 
 
 def build_events(media: list[dict], frame_media: list[str], probs: np.ndarray, labels: list[str],
                  catalogue: Catalogue, model_version: str, gap_s: float, k: int = 3,
+                 policy: DecisionPolicy | None = None, regions: RegionMap | None = None,
                  ) -> tuple[list[EventRecord], dict[str, str]]:
     """Group classified camera-trap media into events and aggregate their predictions.
 
@@ -150,10 +183,14 @@ def build_events(media: list[dict], frame_media: list[str], probs: np.ndarray, l
             sampled frame).
         probs: ``(N, C)`` calibrated probabilities, columns in ``labels`` order.
         labels: the classifier's labels (``blank`` among them).
-        catalogue: gives the invasive flag.
+        catalogue: taxonomy, invasive status, curator thresholds.
         model_version: recorded on each event.
         gap_s: sequence gap in s.
         k: alternatives kept in ``topK``.
+        policy: the decision policy (``models.inference.decision``) that turns the event's vector into
+            its observation, the same one frames go through; None = a policy over ``labels`` with the
+            catalogue's thresholds only.
+        regions: regional species lists; None = the packaged ones.
 
     Returns:
         ``(events, event_of_media)``: events in time order per deployment and ``mediaID -> eventID``.
@@ -170,10 +207,13 @@ def build_events(media: list[dict], frame_media: list[str], probs: np.ndarray, l
     members: dict[str, list[dict]] = defaultdict(list)
     for m, key in zip(media, keys, strict=True):
         members[key].append(m)
+    policy = policy or DecisionPolicy(list(labels), catalogue)
     events = []
     for key, ms in members.items():
-        alts = aggregate(probs[rows_of[key]], labels, k)
-        label, p = alts[0]
+        blank, vec = event_vector(probs[rows_of[key]], labels, policy.blank_threshold)
+        alts = aggregate(probs[rows_of[key]], labels, k, policy.blank_threshold)
+        d = (Decision("blank", "", "", round(alts[0][1], 6), "model", False, policy.blank_threshold, BLANK)
+             if blank else policy.decide(vec, region_of(ms[0], regions)))
         start = end = ""
         if len(ms) > 1 or usable_time(ms[0].get("timestamp") or "", ms[0].get("timestampIssues") or ""):
             at = _seconds_of([m["timestamp"] for m in ms])
@@ -188,9 +228,10 @@ def build_events(media: list[dict], frame_media: list[str], probs: np.ndarray, l
         events.append(EventRecord(
             eventID=key, deploymentID=ms[0].get("deploymentID", ""), stationID=ms[0].get("stationID", ""),
             modality=mods.pop() if len(mods) == 1 else "image", mediaCount=len(ms), frameCount=len(rows_of[key]),
-            eventStart=start, eventEnd=end, observationType="blank" if label == BLANK else "animal",
-            scientificName="" if label == BLANK else label, classificationProbability=round(p, 6),
-            isInvasive=catalogue.invasive_detection(label, p), topK=json.dumps([[a, round(b, 6)] for a, b in alts]),
-            modelVersion=model_version, mediaIDs=json.dumps([m["mediaID"] for m in ms])))
+            eventStart=start, eventEnd=end, observationType=d.observationType,
+            scientificName=d.scientificName, classificationProbability=d.classificationProbability,
+            isInvasive=d.isInvasive, topK=json.dumps([[a, round(b, 6)] for a, b in alts]),
+            modelVersion=model_version, mediaIDs=json.dumps([m["mediaID"] for m in ms]),
+            taxonRank=d.taxonRank, classificationSource=d.classificationSource))
     events.sort(key=lambda e: (e.deploymentID, e.eventStart, e.eventID))
     return events, event_of

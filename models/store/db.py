@@ -94,7 +94,8 @@ class Classification:
     """Columns of a classification, shared by media-level (``detections``) and event-level (``events``)
     observations: Camtrap DP ``observationType``, ``scientificName``, ``classificationProbability``,
     ``classificationMethod``, ``classifiedBy`` and ``classificationTimestamp``, plus the invasive flag,
-    the top-k alternatives and the model version."""
+    the top-k alternatives, the model version, the Darwin Core ``taxonRank`` and the
+    ``classificationSource`` (the decision rule behind the label)."""
 
     observationType: Mapped[str] = mapped_column(String(16), default="animal")
     scientificName: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
@@ -105,6 +106,11 @@ class Classification:
     classificationMethod: Mapped[str] = mapped_column(String(16), default="machine")
     classifiedBy: Mapped[str] = mapped_column(String(256), default="")
     classificationTimestamp: Mapped[str] = mapped_column(String(40), default="")
+    #: Darwin Core ``taxonRank`` of ``scientificName`` (``species``, ``genus``, ... after a roll-up); NULL when none.
+    taxonRank: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: the rule that produced the label (``models.inference.decision.SOURCES``: model, privacy, rollup,
+    #: region, threshold-unknown, silence; ``human`` for a reviewer's). Migration 0007.
+    classificationSource: Mapped[str] = mapped_column(String(24), default="model", index=True)
 
 
 class Detection(Classification, Base):
@@ -303,6 +309,7 @@ def detection_row(pred: Mapping, classified_at: datetime | None = None) -> dict:
         "modelVersion": pred["modelVersion"], "classificationMethod": "machine", "classifiedBy": pred["modelVersion"],
         "classificationTimestamp": (classified_at or datetime.now(UTC)).isoformat(timespec="seconds"),
         "eventID": pred.get("eventID") or None,
+        "taxonRank": pred.get("taxonRank") or None, "classificationSource": pred.get("classificationSource") or "model",
     }
 
 

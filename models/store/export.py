@@ -367,6 +367,8 @@ def _observation(row, level: str, observation_id: str, media_id: str | None, sta
             else "", "classifiedBy": row.classifiedBy,
             "classificationTimestamp": _fmt(_aware(row.classificationTimestamp)),
             "classificationProbability": row.classificationProbability,
+            "observationTags": "|".join(f"{k}:{v}" for k, v in (("classificationSource", row.classificationSource),
+                                                                ("taxonRank", row.taxonRank)) if v),
             "observationComments": f"modelVersion: {row.modelVersion}" if row.modelVersion else ""}
 
 
@@ -491,12 +493,13 @@ def export_dwc_occurrences(session: Session, path: str | Path, catalogue: Catalo
                 "dataGeneralizations": generalisation_note(precision_deg, sensitive) if site and site.generalised
                 else "",
                 "occurrenceStatus": "present", "scientificName": r.scientificName,
-                "taxonRank": sp.taxonRank if sp else "", "kingdom": "Animalia",
+                "taxonRank": (sp.taxonRank if sp else "") or r.taxonRank or "", "kingdom": "Animalia",
                 "class": sp.class_ if sp else "", "order": sp.order if sp else "", "family": sp.family if sp else "",
                 "vernacularName": sp.vernacularNameEN if sp else "", "identifiedBy": r.classifiedBy,
                 "dateIdentified": _fmt(_aware(r.classificationTimestamp)),
                 "identificationRemarks": f"classificationProbability={r.classificationProbability:.4f}; "
-                                         f"classificationMethod={r.classificationMethod}; model={r.modelVersion}",
+                                         f"classificationMethod={r.classificationMethod}; "
+                                         f"classificationSource={r.classificationSource}; model={r.modelVersion}",
                 "associatedMedia": r.mediaID or "",
                 "license": data_license, "rightsHolder": site.attribution if site else "",
             }

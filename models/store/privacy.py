@@ -25,12 +25,12 @@ from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select
 from sqlalchemy.orm import aliased
 
 from models.store.db import Detection, Event
-from models.taxonomy.catalogue import Catalogue, normalise_name
+from models.taxonomy.catalogue import PRIVATE_KINDS, Catalogue, normalise_name
 
 #: Camtrap DP ``observationType`` values whose media are never public.
 PRIVATE_OBSERVATION_TYPES = ("human", "vehicle")
 #: Labels that stand for people or vehicles when a model emits them as a "species" (normalised form).
-PRIVATE_NAMES = ("homo sapiens", "human", "person", "vehicle")
+PRIVATE_NAMES = tuple(PRIVATE_KINDS)
 #: Metres per degree of latitude (WGS84 mean; 1 degree of arc at the mean Earth radius 6,371 km).
 M_PER_DEG = 111_195.0
 

@@ -53,7 +53,8 @@ class ReviewError(ValueError):
 def _snapshot(det: Detection) -> dict:
     return {k: getattr(det, k) for k in ("observationType", "scientificName", "classificationProbability",
                                          "isInvasive", "classificationMethod", "classifiedBy",
-                                         "classificationTimestamp", "modelVersion")}
+                                         "classificationTimestamp", "modelVersion", "taxonRank",
+                                         "classificationSource")}
 
 
 def review_detection(session: Session, detection_id: str, *, action: str, reviewer: str, catalogue: Catalogue,
@@ -84,12 +85,15 @@ def review_detection(session: Session, detection_id: str, *, action: str, review
         raise ReviewError(422, f"unknown action {action!r}; expected confirm or correct")
     if obs_type not in OBSERVATION_TYPES:
         raise ReviewError(422, f"observationType must be one of {', '.join(OBSERVATION_TYPES)}")
-    if obs_type == "animal":
+    rank = None
+    if obs_type == "animal" and action == "confirm" and name and det.taxonRank not in (None, "", "species"):
+        rank = det.taxonRank  # confirming a rolled-up genus / family / order / class keeps it
+    elif obs_type == "animal":
         species = catalogue.get(name) if name else None
         if species is None:
             raise ReviewError(422, f"scientificName {name!r} is not in the species catalogue" if name
                               else "an animal observation needs a scientificName")
-        name = species.scientificName
+        name, rank = species.scientificName, species.taxonRank or "species"
     elif name:
         raise ReviewError(422, f"a {obs_type} observation has no scientificName")
     else:
@@ -98,7 +102,8 @@ def review_detection(session: Session, detection_id: str, *, action: str, review
     review = DetectionReview(detectionID=det.detectionID, action=action, observationType=obs_type,
                              scientificName=name, classifiedBy=reviewer, classificationTimestamp=stamp,
                              comment=comment, before=_snapshot(det))
-    det.observationType, det.scientificName = obs_type, name
+    det.observationType, det.scientificName, det.taxonRank = obs_type, name, rank
+    det.classificationSource = "human"
     det.isInvasive = catalogue.is_invasive(name)
     det.classificationMethod, det.classifiedBy, det.classificationTimestamp = "human", reviewer, stamp
     det.classificationProbability = 1.0

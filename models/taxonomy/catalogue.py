@@ -29,6 +29,9 @@ BLANK = "blank"
 # Detection threshold (probability) of species without a ``detectionThreshold`` in the catalogue: the
 # usual 0.5 operating point (also ``predict_audio.threshold``'s default).
 DEFAULT_DETECTION_THRESHOLD = 0.5
+#: Labels that stand for a person or a vehicle rather than a taxon (normalised form) -> Camtrap DP
+#: ``observationType``. Their media are never public (``models.store.privacy``) and they never roll up.
+PRIVATE_KINDS = {"homo sapiens": "human", "human": "human", "person": "human", "vehicle": "vehicle"}
 STATUSES = ("native", "introduced", "invasive", "domestic", "absent")
 _BLANK_ALIASES = {"", "blank", "empty", "none", "no animal"}
 
@@ -36,6 +39,12 @@ _BLANK_ALIASES = {"", "blank", "empty", "none", "no animal"}
 def normalise_name(name: str) -> str:
     """Matching key of a scientific name: NFC, whitespace trimmed and collapsed, case-folded."""
     return " ".join(unicodedata.normalize("NFC", name).split()).casefold()
+
+
+def private_kind(name: str | None) -> str:
+    """``human`` / ``vehicle`` for a label that stands for a person or vehicle (:data:`PRIVATE_KINDS`),
+    else ``''``."""
+    return PRIVATE_KINDS.get(normalise_name(name or ""), "")
 
 
 def clean_name(name: str) -> str:

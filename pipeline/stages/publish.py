@@ -85,7 +85,8 @@ def event_rows(events: list[dict], classified_at: datetime | None = None) -> lis
         "classificationProbability": float(e["classificationProbability"]),
         "isInvasive": str(e["isInvasive"]).lower() in ("true", "1"), "topK": json.loads(e["topK"]),
         "modelVersion": e["modelVersion"], "classificationMethod": "machine", "classifiedBy": e["modelVersion"],
-        "classificationTimestamp": stamp} for e in events]
+        "classificationTimestamp": stamp, "taxonRank": e.get("taxonRank") or None,
+        "classificationSource": e.get("classificationSource") or "model"} for e in events]
 
 
 def _as_bool(v: object) -> bool:
@@ -105,7 +106,8 @@ def audio_event_row(e: dict, classified_at: str) -> dict:
             "isInvasive": _as_bool(e["isInvasive"]), "topK": [[e["scientificName"],
                                                                float(e["classificationProbability"])]],
             "modelVersion": e["modelVersion"], "classificationMethod": "machine", "classifiedBy": e["modelVersion"],
-            "classificationTimestamp": classified_at, "channel": None if ch in ("", None) else int(ch)}
+            "classificationTimestamp": classified_at, "channel": None if ch in ("", None) else int(ch),
+            "taxonRank": e.get("taxonRank") or None, "classificationSource": e.get("classificationSource") or "model"}
 
 
 def index_row(r: dict) -> dict:

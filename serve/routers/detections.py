@@ -46,7 +46,8 @@ def listing_filters(model, q) -> list[ColumnElement[bool]]:
     """SQL conditions for a listing query's filters (AND-ed) on ``Detection`` or ``Event``; an untimed row
     fails any time filter."""
     conds: list[ColumnElement[bool]] = []
-    for name in ("stationID", "deploymentID", "modality", "mediaID", "observationType", "eventID"):
+    for name in ("stationID", "deploymentID", "modality", "mediaID", "observationType", "eventID",
+                 "classificationSource"):
         value = getattr(q, name, None)
         if value is not None:
             conds.append(getattr(model, name) == value)

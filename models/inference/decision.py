@@ -1,0 +1,278 @@
+"""The one decision path: calibrated probabilities -> the label a user sees, and why.
+
+Every entry point (station drops in ``predict`` / ``predict_audio``, uploads and upload jobs in the
+service, ``biodiv classify``, camera-trap events, audio windows) turns a model's probability vector
+into an observation with :meth:`DecisionPolicy.decide`, so thresholds, roll-up, the regional list, the
+privacy rule and the invasive flag (hence alerts) are decided in this module only.
+
+Rules, in order (the first that applies wins); each result records its rule in
+``classificationSource``:
+
+1. ``silence``: an audio window below the silence level is ``blank`` (nothing to classify).
+2. ``privacy``/``model``: a person or vehicle class (catalogue ``observationType`` ``human`` or
+   ``vehicle``, e.g. ``Homo sapiens``, ``vehicle``) with probability ``>= privacy_threshold`` makes the
+   observation ``human`` / ``vehicle`` (Camtrap DP), so its media are never public, even when another
+   class is more likely: a missed person is a privacy breach, a hidden animal frame only a delay until
+   review. ``model`` when that class is also the top-1 at or above its own threshold.
+3. ``model``: ``blank`` when ``p[blank] >= blank_threshold`` (chosen on validation data so that at most
+   5 % of animals are lost, ``models.learning.thresholds``).
+4. ``model``: the top-1 animal class ``k`` (blank, people and vehicles set aside) is accepted when it is
+   allowed in the region and ``p[k] >= threshold(k)``.
+5. ``region``: when ``k`` cannot occur in the deployment's region (``models.taxonomy.regions``) it is replaced by
+   its nearest ancestor that can (genus -> family -> order -> class) whose summed probability (all
+   classes under that ancestor) clears ``threshold(k)`` (SpeciesNet's geofence roll-up). Invasive species
+   are always allowed: they are exactly what is not expected.
+6. ``rollup``: below its threshold, ``k`` rolls up the catalogue's taxonomy (ancestors allowed in the
+   region only) while the summed probability of the classes under the ancestor stays below
+   ``threshold(k)``; the first ancestor that clears it is the answer (``taxonRank`` genus, family,
+   order or class).
+7. ``threshold-unknown``: nothing clears, the observation is ``unknown`` (Camtrap DP) with the top-1
+   class kept in ``topK``.
+
+``threshold(k)`` is the catalogue's ``detectionThreshold`` for ``k`` when set (a curator's decision
+wins), else the per-class threshold stored in the bundle (``bundle.json`` ``decision``, chosen on
+validation data for a target precision), else ``default_threshold``. The invasive flag (and so an
+alert) is only ever set on an accepted invasive species: a window or frame below its threshold is
+rolled up or unknown and never raises an alert.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.taxonomy.catalogue import (
+    BLANK,
+    DEFAULT_DETECTION_THRESHOLD,
+    Catalogue,
+    Species,
+    private_kind,
+)
+from models.taxonomy.regions import RegionList, RegionMap
+
+#: Default of a class threshold when neither the catalogue nor the bundle gives one.
+DEFAULT_THRESHOLD = DEFAULT_DETECTION_THRESHOLD
+#: Default probability of a person / vehicle class that makes an observation private.
+PRIVACY_THRESHOLD = 0.25
+#: Rank names of the roll-up, nearest first.
+ROLLUP_RANKS = ("genus", "family", "order", "class")
+#: Every ``classificationSource`` value this module writes (``human`` is written by a reviewer).
+SOURCES = ("model", "privacy", "rollup", "region", "threshold-unknown", "silence", "human")
+
+
+@functools.cache
+def packaged_regions() -> RegionMap:
+    """The packaged ``models/taxonomy/data/regions.csv`` (read once per process)."""
+    return RegionMap.load()
+
+
+def region_of(media: Mapping, regions: RegionMap | None = None) -> RegionList | None:
+    """The regional list of a media row's deployment (else station), from ``regions`` or the packaged map.
+
+    Raises:
+        CatalogueError: the packaged map is malformed (``RegionMap.load``).
+    """
+    regions = packaged_regions() if regions is None else regions
+    return regions.region_for(media.get("deploymentID", ""), media.get("stationID", ""))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The observation decided for one probability vector.
+
+    Attributes:
+        observationType: Camtrap DP ``animal``, ``human``, ``vehicle``, ``blank`` or ``unknown``.
+        scientificName: accepted taxon (species or higher); ``''`` for human, vehicle, blank and
+            unknown (Camtrap DP: those observation types carry no taxon; the review path keeps the same rule).
+        taxonRank: Darwin Core rank of ``scientificName`` (``species``, ``genus``, ...), ``''`` when none.
+        classificationProbability: probability of the answer in [0, 1] (summed over the classes under
+            a rolled-up taxon; for ``unknown`` the top-1 class's probability).
+        classificationSource: the rule that produced it (:data:`SOURCES`).
+        isInvasive: an accepted invasive species (raises an alert).
+        threshold: the threshold the top-1 class had to clear.
+        top_label: the model's top-1 label (blank included) before any rule.
+    """
+
+    observationType: str
+    scientificName: str
+    taxonRank: str
+    classificationProbability: float
+    classificationSource: str
+    isInvasive: bool
+    threshold: float
+    top_label: str
+
+
+def lineage(sp: Species | None, label: str) -> list[tuple[str, str]]:
+    """``[(rank, name), ...]`` of the ancestors of ``label``, nearest first (genus, family, order, class).
+
+    The genus is the first word of a species (or ``sp.``/``spp.``) name; ranks the catalogue leaves empty
+    are skipped. A label not in the catalogue has no ancestors.
+    """
+    if sp is None:
+        return []
+    out = []
+    words = sp.scientificName.split()
+    if sp.taxonRank in ("species", "subspecies", "speciesComplex") or (len(words) == 2 and words[1] in ("sp.", "spp.")):
+        out.append(("genus", words[0]))
+    for rank, name in (("family", sp.family), ("order", sp.order), ("class", sp.class_)):
+        if name and name != sp.scientificName:
+            out.append((rank, name))
+    return out
+
+
+class DecisionPolicy:
+    """Thresholds, roll-up, region and privacy rules for one classifier (see the module docstring).
+
+    Args:
+        labels: the classifier's ordered labels (``K``).
+        catalogue: taxonomy, invasive status and curator thresholds.
+        decision: the bundle's ``decision`` block (``models.learning.thresholds.decision_block``);
+            empty for an old bundle (then blank needs ``blank_threshold`` 0.5 and classes ``default_threshold``).
+        default_threshold: class threshold when neither catalogue nor bundle sets one.
+        privacy_threshold: probability of a person / vehicle class that makes the observation private.
+
+    Raises:
+        ValueError: thresholds outside [0, 1].
+    """
+
+    def __init__(self, labels: list[str], catalogue: Catalogue, decision: dict | None = None,
+                 default_threshold: float = DEFAULT_THRESHOLD, privacy_threshold: float = PRIVACY_THRESHOLD) -> None:
+        if not (0 <= default_threshold <= 1 and 0 <= privacy_threshold <= 1):
+            raise ValueError("default_threshold and privacy_threshold must be in [0, 1]")
+        decision = decision or {}
+        self.labels = list(labels)
+        self.catalogue = catalogue
+        self.privacy_threshold = float(privacy_threshold)
+        self.blank_index = self.labels.index(BLANK) if BLANK in self.labels else -1
+        self.blank_threshold = float(decision.get("blank_threshold", 0.5))
+        bundle_thr = decision.get("thresholds", {})
+        self.species = [catalogue.get(lab) if lab != BLANK else None for lab in self.labels]
+        self.thresholds = np.empty(len(self.labels))
+        for i, lab in enumerate(self.labels):
+            sp = self.species[i]
+            if sp is not None and sp.detectionThreshold is not None:
+                self.thresholds[i] = sp.detectionThreshold
+            else:
+                self.thresholds[i] = float(bundle_thr.get(lab, default_threshold))
+        if not np.all((self.thresholds >= 0) & (self.thresholds <= 1)):
+            raise ValueError("class thresholds must be in [0, 1]")
+        self.private = [private_kind(lab) for lab in self.labels]
+        self.invasive = [lab != BLANK and catalogue.is_invasive(lab) for lab in self.labels]
+        self.lineages = [lineage(sp, lab) for sp, lab in zip(self.species, self.labels, strict=True)]
+        self.animal = np.array([i != self.blank_index and not self.private[i] for i in range(len(self.labels))])
+        self._under_cache: dict[str, np.ndarray] = {}
+
+    def threshold(self, label: str) -> float:
+        """The threshold of ``label`` (module docstring); ``default`` rules for a label not in the model.
+
+        Raises:
+            KeyError: ``label`` is not one of the classifier's labels.
+        """
+        return float(self.thresholds[self.labels.index(label)])
+
+    def _listed(self, i: int, region: RegionList) -> bool:
+        # the label or one of its ancestors is on the list (a listed family admits all its species)
+        return self.labels[i] in region or any(name in region for _, name in self.lineages[i])
+
+    def _allowed(self, i: int, region: RegionList | None) -> bool:
+        return region is None or self.invasive[i] or self._listed(i, region)
+
+    def _ancestor_allowed(self, name: str, region: RegionList | None) -> bool:
+        # an ancestor is a possible answer when listed itself or above a listed class (an invasive
+        # class is always allowed itself but does not open its genus or family to others)
+        if region is None or name in region:
+            return True
+        return any(self._listed(j, region) and any(a == name for _, a in self.lineages[j])
+                   for j in np.flatnonzero(self.animal))
+
+    def _under(self, name: str) -> np.ndarray:
+        if name not in self._under_cache:
+            self._under_cache[name] = np.array([bool(self.animal[j]) and any(a == name for _, a in self.lineages[j])
+                                                for j in range(len(self.labels))])
+        return self._under_cache[name]
+
+    def _rank(self, i: int) -> str:
+        sp = self.species[i]
+        return (sp.taxonRank if sp is not None else "") or "species"
+
+    def decide(self, probs: np.ndarray, region: RegionList | None = None, silent: bool = False) -> Decision:
+        """Decide one ``(K,)`` probability vector (module docstring).
+
+        Args:
+            probs: calibrated probabilities in label order (sum 1).
+            region: the deployment's regional list, or None for no restriction.
+            silent: the audio window is silent (rule 1).
+
+        Raises:
+            ValueError: ``probs`` is not a finite vector of length ``K``.
+        """
+        p = np.asarray(probs, dtype=np.float64)
+        if p.shape != (len(self.labels),) or not np.all(np.isfinite(p)):
+            raise ValueError(f"probs must be a finite vector of {len(self.labels)} probabilities, got shape {p.shape}")
+        top = int(p.argmax())
+        top_label = self.labels[top]
+        if silent:
+            return Decision("blank", "", "", 1.0, "silence", False, self.blank_threshold, top_label)
+        private = [i for i in range(len(p)) if self.private[i] and p[i] >= self.privacy_threshold]
+        if private:
+            i = max(private, key=lambda j: p[j])
+            kind = self.private[i]
+            src = "model" if i == top and p[i] >= self.thresholds[i] else "privacy"
+            return Decision(kind, "", "", round(float(p[i]), 6), src, False, float(self.thresholds[i]), top_label)
+        if self.blank_index >= 0 and p[self.blank_index] >= self.blank_threshold:
+            return Decision("blank", "", "", round(float(p[self.blank_index]), 6), "model", False,
+                            self.blank_threshold, top_label)
+        if not self.animal.any():
+            return Decision("unknown", "", "", round(float(p[top]), 6), "threshold-unknown", False, 1.0, top_label)
+        masked = np.where(self.animal, p, -1.0)
+        k = int(masked.argmax())
+        thr = float(self.thresholds[k])
+        if self._allowed(k, region):
+            if p[k] >= thr:
+                return Decision("animal", self.labels[k], self._rank(k), round(float(p[k]), 6), "model",
+                                self.invasive[k], thr, top_label)
+            source = "rollup"
+        else:
+            source = "region"
+        for rank, name in self.lineages[k]:
+            if not self._ancestor_allowed(name, region):
+                continue
+            mass = float(p[self._under(name)].sum())
+            if mass >= thr:
+                return Decision("animal", name, rank, round(min(mass, 1.0), 6), source,
+                                self.catalogue.is_invasive(name), thr, top_label)
+        return Decision("unknown", "", "", round(float(p[k]), 6), "threshold-unknown", False, thr, top_label)
+
+    def decide_many(self, probs: np.ndarray, region: RegionList | None = None,
+                    silent: np.ndarray | None = None) -> list[Decision]:
+        """:meth:`decide` for each row of ``(N, K)`` probabilities (``silent``: optional ``(N,)`` bool)."""
+        return [self.decide(row, region, bool(silent[i]) if silent is not None else False)
+                for i, row in enumerate(np.asarray(probs))]
+
+
+def policy_for(classifier, catalogue: Catalogue, default_threshold: float | None = None) -> DecisionPolicy:
+    """The :class:`DecisionPolicy` of a loaded classifier (PyTorch or ONNX bundle): its labels and the
+    ``decision`` block of its ``bundle.json``, cached on the classifier per catalogue and default.
+
+    Args:
+        classifier: anything with ``labels`` and ``meta.decision`` (``models.learning.bundle.Classifier``,
+            ``models.learning.audio_onnx.OnnxClassifier``).
+        catalogue: taxonomy, invasive status, curator thresholds.
+        default_threshold: threshold of a class neither catalogue nor bundle sets; None =
+            :data:`DEFAULT_THRESHOLD`.
+
+    Raises:
+        ValueError: a threshold outside [0, 1].
+    """
+    default = DEFAULT_THRESHOLD if default_threshold is None else float(default_threshold)
+    cache = classifier.__dict__.setdefault("_decision_policies", {})
+    key = (id(catalogue), default)
+    hit = cache.get(key)
+    if hit is None or hit.catalogue is not catalogue:
+        hit = cache[key] = DecisionPolicy(list(classifier.labels), catalogue,
+                                          getattr(classifier.meta, "decision", None) or {}, default)
+    return hit

@@ -1,0 +1,168 @@
+"""The one decision path (``models.inference.decision``): privacy, blank, thresholds, roll-up, region, unknown,
+and its use by every entry point (frames, events, windows, the database and the exports)."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from models.inference.decision import DecisionPolicy, packaged_regions, policy_for, region_of
+from models.inference.detect import make_predictions
+from models.inference.events import build_events
+from models.media.errors import CatalogueError
+from models.taxonomy.catalogue import Catalogue, private_kind
+from models.taxonomy.regions import RegionList, RegionMap
+
+# Two frogs of one genus, a deer, a boar, people, vehicles and blank: all in the packaged catalogue.
+LABELS = ["Homo sapiens", "Lithobates catesbeianus", "Lithobates clamitans", "Cervus canadensis", "Sus scrofa",
+          "blank", "vehicle"]
+H, FROG, GREEN, ELK, BOAR, BLANK_, VEH = range(len(LABELS))
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    return Catalogue.load()
+
+
+@pytest.fixture(scope="module")
+def policy(catalogue):
+    decision = {"thresholds": {"Cervus canadensis": 0.6, "Sus scrofa": 0.7}, "blank_threshold": 0.8}
+    return DecisionPolicy(LABELS, catalogue, decision)
+
+
+def vec(**p):
+    out = np.zeros(len(LABELS))
+    for name, value in p.items():
+        out[globals()[name]] = value
+    rest = 1.0 - out.sum()
+    assert rest >= -1e-9
+    out[out == 0] = rest / max(1, int((out == 0).sum()))
+    return out
+
+
+def test_private_kinds_come_from_the_catalogue_module():
+    assert [private_kind(n) for n in ("Homo sapiens", " person ", "VEHICLE", "Sus scrofa", None)] == [
+        "human", "human", "vehicle", "", ""]
+
+
+def test_a_person_makes_the_observation_human_even_when_an_animal_is_more_likely(policy):
+    d = policy.decide(vec(BOAR=0.6, H=0.3))
+    assert (d.observationType, d.scientificName, d.classificationSource) == ("human", "", "privacy")
+    assert d.classificationProbability == pytest.approx(0.3) and not d.isInvasive
+    d = policy.decide(vec(VEH=0.9))
+    assert (d.observationType, d.classificationSource) == ("vehicle", "model")
+    # below the privacy threshold (0.25) a person does not decide
+    assert policy.decide(vec(BOAR=0.75, H=0.2)).scientificName == "Sus scrofa"
+
+
+def test_blank_needs_the_validation_blank_threshold(policy):
+    assert policy.decide(vec(BLANK_=0.85)).observationType == "blank"
+    d = policy.decide(vec(BLANK_=0.75, BOAR=0.2))  # blank is top-1 but not sure enough: not hidden
+    assert (d.observationType, d.classificationSource, d.top_label) == ("unknown", "threshold-unknown", "blank")
+
+
+def test_bundle_thresholds_roll_up_and_unknown(policy, catalogue):
+    d = policy.decide(vec(ELK=0.65))
+    assert (d.scientificName, d.taxonRank, d.classificationSource, d.threshold) == (
+        "Cervus canadensis", "species", "model", 0.6)
+    # 0.55 < 0.6 for the elk; its order (Artiodactyla: elk + boar) holds 0.55 + 0.3
+    d = policy.decide(vec(ELK=0.55, BOAR=0.3))
+    sp = catalogue.get("Cervus canadensis")
+    assert (d.scientificName, d.taxonRank, d.classificationSource) == (sp.order, "order", "rollup")
+    assert d.classificationProbability == pytest.approx(0.85)
+    # two frogs of one genus: neither clears 0.5, the genus does (and a genus never raises an alert)
+    d = policy.decide(vec(FROG=0.35, GREEN=0.3))
+    assert (d.scientificName, d.taxonRank, d.classificationSource, d.isInvasive) == (
+        "Lithobates", "genus", "rollup", False)
+    assert d.classificationProbability == pytest.approx(0.65)
+    # nothing clears anywhere: unknown with the animal top-1's probability
+    d = policy.decide(np.array([0.05, 0.2, 0.05, 0.2, 0.3, 0.15, 0.05]))
+    assert (d.observationType, d.scientificName, d.classificationSource) == ("unknown", "", "threshold-unknown")
+    assert d.classificationProbability == pytest.approx(0.3) and d.top_label == "Sus scrofa"
+    assert policy.decide(vec(FROG=0.9)).isInvasive
+
+
+def test_catalogue_threshold_wins_over_the_bundle(tmp_path, catalogue):
+    path = tmp_path / "species.csv"
+    rows = resources.files("models.taxonomy").joinpath("data/species.csv").read_text(encoding="utf-8").splitlines()
+    assert sum(r.startswith("Sus scrofa,") and r.endswith(",") for r in rows) == 1  # no threshold of its own
+    rows = [r + "0.95" if r.startswith("Sus scrofa,") else r for r in rows]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    pol = DecisionPolicy(LABELS, Catalogue.load(path), {"thresholds": {"Sus scrofa": 0.3}})
+    assert pol.threshold("Sus scrofa") == 0.95
+    assert pol.decide(vec(BOAR=0.9)).classificationSource != "model"
+
+
+def test_region_rolls_up_to_the_nearest_allowed_ancestor_and_always_allows_invasives(policy, catalogue):
+    region = RegionList("test", ["Sus scrofa"])  # no deer, no frogs listed
+    # an elk cannot occur here: its nearest ancestor above a listed species is the order (boar's too)
+    d = policy.decide(vec(ELK=0.9), region)
+    assert (d.scientificName, d.taxonRank, d.classificationSource) == ("Artiodactyla", "order", "region")
+    assert d.classificationProbability == pytest.approx(0.9 + vec(ELK=0.9)[BOAR])  # elk + boar
+    assert policy.decide(vec(BOAR=0.9), region).classificationSource == "model"
+    d = policy.decide(vec(FROG=0.9), region)  # invasive: exactly what is not expected
+    assert (d.scientificName, d.classificationSource, d.isInvasive) == ("Lithobates catesbeianus", "model", True)
+    # the invasive bullfrog does not open its genus to the green frog: nothing above it is allowed
+    d = policy.decide(vec(GREEN=0.9), region)
+    assert (d.observationType, d.classificationSource) == ("unknown", "threshold-unknown")
+    # a listed family admits every species under it
+    assert policy.decide(vec(ELK=0.9), RegionList("deer", ["Cervidae"])).scientificName == "Cervus canadensis"
+
+
+def test_region_map_deployment_wins_over_station(tmp_path):
+    (tmp_path / "regions").mkdir()
+    (tmp_path / "regions" / "a.txt").write_text("\ufeffSus scrofa\r\n\r\n  Cervidae \n", encoding="utf-8")
+    (tmp_path / "regions" / "b.txt").write_text("Aves\n", encoding="utf-8")
+    (tmp_path / "regions.csv").write_text("scope,id,regionList,note\nstation,S1,a.txt,\ndeployment,D9,b.txt,\n")
+    regions = RegionMap.load(tmp_path / "regions.csv")
+    assert "cervidae" in region_of({"deploymentID": "D1", "stationID": "S1"}, regions)
+    assert "Aves" in region_of({"deploymentID": "D9", "stationID": "S1"}, regions)
+    assert region_of({"deploymentID": "D2", "stationID": "S2"}, regions) is None
+    (tmp_path / "regions.csv").write_text("scope,id,regionList,note\nsite,S1,a.txt,\n")
+    with pytest.raises(CatalogueError, match="scope 'site'"):
+        RegionMap.load(tmp_path / "regions.csv")
+    (tmp_path / "regions.csv").write_text("scope,id,regionList,note\nstation,S1,missing.txt,\n")
+    with pytest.raises(CatalogueError, match="missing.txt"):
+        RegionMap.load(tmp_path / "regions.csv")
+    assert packaged_regions().region_for("any", "any") is None  # the sample stations are not in Jiangsu
+
+
+def test_invalid_probabilities_are_refused(policy):
+    with pytest.raises(ValueError, match="finite vector of 7"):
+        policy.decide(np.array([0.5, 0.5]))
+    with pytest.raises(ValueError, match="finite"):
+        policy.decide(np.full(len(LABELS), np.nan))
+
+
+def _clf(decision):
+    return SimpleNamespace(labels=LABELS, meta=SimpleNamespace(model_version="t/1", decision=decision))
+
+
+def test_frames_and_events_share_the_policy(catalogue):
+    clf = _clf({"blank_threshold": 0.8})
+    media = [{"mediaID": f"m{i}", "deploymentID": "d", "stationID": "s", "filePath": f"{i}.jpg", "modality": "image",
+              "timestamp": f"2024-05-01T10:00:0{i}+08:00", "timestampIssues": ""} for i in range(3)]
+    probs = np.stack([vec(BLANK_=0.9), vec(FROG=0.35, GREEN=0.3), vec(FROG=0.7)])
+    preds = [make_predictions(m, probs[i : i + 1], [(0, 0)], clf, catalogue, 3)[0] for i, m in enumerate(media)]
+    assert [(p.observationType, p.scientificName, p.classificationSource, p.isInvasive) for p in preds] == [
+        ("blank", "", "model", False), ("animal", "Lithobates", "rollup", False),
+        ("animal", "Lithobates catesbeianus", "model", True)]
+    assert json.loads(preds[1].topK)[0][0] == "Lithobates catesbeianus"
+    (event,), _ = build_events(media, ["m0", "m1", "m2"], probs, LABELS, catalogue, "t/1", 60, 3,
+                               policy_for(clf, catalogue))
+    # the blank frame is left out; the two frog frames average to 0.525 bullfrog, 0.06 blank, so 0.525 / 0.94
+    # once blank is removed: accepted and invasive
+    assert (event.observationType, event.scientificName, event.classificationSource, event.isInvasive) == (
+        "animal", "Lithobates catesbeianus", "model", True)
+    assert event.classificationProbability == pytest.approx(0.525 / 0.94, abs=1e-4)
+
+
+def test_policy_for_caches_per_catalogue_and_default(catalogue):
+    clf = _clf({})
+    a, b = policy_for(clf, catalogue), policy_for(clf, catalogue, 0.4)
+    assert a is policy_for(clf, catalogue) and a is not b
+    assert (a.threshold("Sus scrofa"), b.threshold("Sus scrofa")) == (0.5, 0.4)
