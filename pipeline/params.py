@@ -143,6 +143,7 @@ class PredictAudioParams(_Strict):
     window_s: float | None = Field(None, gt=0)
     hop_s: float | None = Field(None, gt=0)
     threshold: float = Field(0.5, ge=0, le=1)
+    speech: bool = True  # Silero VAD: windows with people talking become observationType human (never public)
     top_k: int = Field(3, ge=1)
     batch_size: int = Field(32, ge=1)
     block_s: float = Field(30.0, gt=0)

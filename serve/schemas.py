@@ -73,7 +73,7 @@ class DetectionOut(BaseModel):
     taxonRank: str | None = Field(None, description="Darwin Core rank of scientificName (genus, family, ... "
                                   "after a roll-up)")
     classificationSource: str = Field("model", description="the rule behind the label: model, privacy, rollup, "
-                                      "region, threshold-unknown, silence or human (a review)")
+                                      "region, threshold-unknown, silence, speech or human (a review)")
     eventID: str | None = None
     vernacularNameEN: str | None = None
     vernacularNameZH: str | None = None
@@ -128,7 +128,8 @@ class ObservationFilters(ListingParams):
     mediaID: str | None = None
     observationType: str | None = None
     classificationSource: Literal["model", "privacy", "rollup", "region", "threshold-unknown", "silence",
-                                  "human"] | None = Field(None, description="the rule that produced the label")
+                                  "speech", "human"] | None = Field(
+        None, description="the rule that produced the label")
 
     @field_validator("scientificName")
     @classmethod
@@ -276,7 +277,7 @@ class EventOut(BaseModel):
     taxonRank: str | None = Field(None, description="Darwin Core rank of scientificName (genus, family, ... "
                                   "after a roll-up)")
     classificationSource: str = Field("model", description="the rule behind the label: model, privacy, rollup, "
-                                      "region, threshold-unknown, silence or human (a review)")
+                                      "region, threshold-unknown, silence, speech or human (a review)")
     vernacularNameEN: str | None = None
     vernacularNameZH: str | None = None
 

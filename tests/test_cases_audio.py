@@ -483,3 +483,86 @@ def test_br16_empty_training_file_is_skipped_with_its_reason(cases, tmp_path):
     records, rejected = ingest_labelled(root, Catalogue.load())
     assert sorted(r.fileName for r in records) == ["normal_6s.wav", "short_1p2s.wav"]
     assert [(r.filePath, r.reason) for r in rejected] == [("audio/empty_0s.wav", "empty_audio")]
+
+
+# --- people in recordings: Silero VAD (models.inference.speech) ------------------------------------------------
+
+
+def test_silero_vad_runs_on_onnx_runtime_and_hears_no_speech_in_tones_noise_or_chirps():
+    from models.inference.speech import SpeechDetector, silero_model_path
+
+    assert silero_model_path() is not None and silero_model_path().name == "silero_vad.onnx"
+    vad = SpeechDetector()
+    sr = 22050
+    t = np.arange(3 * sr) / sr
+    rng = np.random.default_rng(0)
+    chirps = 0.3 * np.sin(2 * np.pi * (4000 + 6000 * (t % 0.3)) * (t % 0.3)) * np.sin(np.pi * (t % 0.3) / 0.3)
+    windows = np.stack([_tone(3, sr, 2000.0, 0.3), 0.1 * rng.standard_normal(3 * sr), chirps, np.zeros(3 * sr)])
+    probs = vad.chunk_probabilities(windows, sr)
+    assert probs.shape == (4, 3 * 16000 // 512) and probs.dtype == np.float32
+    assert 0.0 <= probs.min() and probs.max() < 0.5
+    assert vad.scores(windows, sr).tolist() == [0.0, 0.0, 0.0, 0.0]
+    with pytest.raises(ValueError):
+        vad.chunk_probabilities(np.zeros(10), sr)
+    with pytest.raises(FileNotFoundError, match="silero"):
+        SpeechDetector(model_path=Path("/nonexistent/silero_vad.onnx"))
+
+
+class _FakeVAD:
+    """Speech in the second window of every batch (the real model needs real speech, which the sample lacks)."""
+
+    def scores(self, windows, sample_rate_hz):
+        out = np.zeros(len(windows), np.float32)
+        out[1:2] = 0.9
+        return out
+
+
+def test_speech_windows_are_human_never_detected_as_animals_and_published_private(frog_bundle, tmp_path):
+    path = tmp_path / "talk.wav"
+    sf.write(path, np.concatenate([_tone(3, 22050, 800.0), _tone(3, 22050, 900.0), _tone(3, 22050, 700.0)]),
+             22050)
+    preds, channels = classify_windows(frog_bundle, _media("talk.wav"), path, Catalogue.load(), 3, speech=_FakeVAD())
+    assert [(p.observationType, p.classificationSource, p.isInvasive) for p in preds] == [
+        ("animal", "model", True), ("human", "speech", False), ("animal", "model", True)]
+    assert preds[1].scientificName == "" and preds[1].classificationProbability == pytest.approx(0.9)
+    windows = apply_thresholds(preds, channels, Catalogue.load(), 0.5)
+    assert [w.detected for w in windows] == [True, False, True]
+    # without a detector every window is the model's
+    plain, _ = classify_windows(frog_bundle, _media("talk.wav"), path, Catalogue.load(), 3, speech=None)
+    assert [p.observationType for p in plain] == ["animal"] * 3
+
+
+def test_a_recording_with_speech_is_published_private(tmp_path, frog_bundle, settings, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from models.inference import detect
+    from models.media.tables import read_csv
+    from pipeline.stages import predict_audio, publish
+    from serve.app import create_app
+
+    monkeypatch.setattr(detect, "default_detector", lambda: _FakeVAD())
+    sf.write(str(tmp_path / "talk.wav"), _tone(6.0, 22050), 22050)
+    sf.write(str(tmp_path / "frog.wav"), _tone(6.0, 22050, 700.0), 22050)
+    media = [_media("talk.wav", "a" * 16, "2024-06-01T05:30:00+08:00"),
+             _media("frog.wav", "c" * 16, "2024-06-01T05:40:00+08:00")]
+    params = PredictAudioParams(indices=AudioIndicesParams(enabled=False))
+    result = predict_audio.run(params, media[:1], tmp_path, frog_bundle, Catalogue.load())
+    result2 = predict_audio.run(params.model_copy(update={"speech": False}), media[1:], tmp_path, frog_bundle,
+                                Catalogue.load())
+    for key in ("windows", "events", "recordings", "indices", "rejected"):
+        result[key] += result2[key]
+    out = tmp_path / "out"
+    predict_audio.write_outputs(result, out)
+    rows = {n: read_csv(out / f"{n}.csv") for n in ("windows", "events", "indices")}
+    assert [(r["mediaID"][0], r["observationType"], r["classificationSource"]) for r in rows["windows"]] == [
+        ("a", "animal", "model"), ("a", "human", "speech"), ("c", "animal", "model"), ("c", "animal", "model")]
+    media_rows = [{**m, "fileMediatype": "audio/wav", "timestampIssues": "", "timestampSource": "filename",
+                   "sha256": m["mediaID"] * 4, "bytes": "1", "width_px": "", "height_px": "", "duration_s": "6.0",
+                   "sample_rate_hz": "22050", "channels": "1"} for m in media]
+    summary = publish.run(settings.database_url, [{"stationID": "s1", "stationName": "", "note": ""}],
+                          [{"deploymentID": "d1", "stationID": "s1"}], media_rows, [], audio=rows)
+    assert summary["written"]["audio_detections"] == 4  # 3 animal windows + the speech window
+    with TestClient(create_app(settings)) as client:
+        public = client.get("/v1/detections", params={"modality": "audio"}).json()["items"]
+        # the recording with people talking is hidden whole, the other one is public
+        assert sorted({d["mediaID"][0] for d in public}) == ["c"] and len(public) == 2

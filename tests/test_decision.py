@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from models.inference.decision import DecisionPolicy, packaged_regions, policy_for, region_of
+from models.inference.decision import DecisionPolicy, packaged_regions, policy_for, region_of, score_decisions
 from models.inference.detect import make_predictions
 from models.inference.events import build_events
 from models.media.errors import CatalogueError
@@ -166,3 +166,28 @@ def test_policy_for_caches_per_catalogue_and_default(catalogue):
     a, b = policy_for(clf, catalogue), policy_for(clf, catalogue, 0.4)
     assert a is policy_for(clf, catalogue) and a is not b
     assert (a.threshold("Sus scrofa"), b.threshold("Sus scrofa")) == (0.5, 0.4)
+
+
+def test_score_decisions_counts_what_users_see(policy):
+    probs = np.stack([vec(BOAR=0.9), vec(BOAR=0.9), vec(ELK=0.55, BOAR=0.3), vec(FROG=0.35, GREEN=0.3),
+                      vec(BLANK_=0.85), vec(BLANK_=0.85), vec(H=0.3, BOAR=0.6), vec(BLANK_=0.3, BOAR=0.3)])
+    truth = ["Sus scrofa", "Cervus canadensis", "Cervus canadensis", "Sus scrofa", "blank", "Sus scrofa",
+             "Homo sapiens", "vehicle"]
+    s = score_decisions(policy, probs, truth)
+    assert s["n"] == 8
+    assert (s["species_correct"], s["species_wrong"], s["rollup_correct"], s["rollup_wrong"], s["unknown"]) == (
+        0.25, 0.125, 0.125, 0.125, 0.125)
+    assert s["blank"] == 0.25 and s["blank_recall"] == 1.0 and s["blank_precision"] == 0.5
+    assert s["animals_lost_as_blank"] == round(1 / 7, 4)
+    assert s["private_recall"] == 0.5 and s["precision_accepted"] == round(3 / 5, 4)
+
+
+def test_expected_calibration_error():
+    from models.learning.metrics import expected_calibration_error
+
+    probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
+    # bin 0.9: accuracy 0.5 vs confidence 0.9; bin 0.6: accuracy 1.0 vs 0.6 -> (0.4 + 0.4) / 2
+    assert expected_calibration_error(probs, np.array([0, 1, 0, 0])) == pytest.approx(0.4)
+    assert expected_calibration_error(np.eye(3), np.arange(3)) == 0.0
+    with pytest.raises(ValueError):
+        expected_calibration_error(probs, np.array([0, 1]))

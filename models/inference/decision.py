@@ -9,6 +9,8 @@ Rules, in order (the first that applies wins); each result records its rule in
 ``classificationSource``:
 
 1. ``silence``: an audio window below the silence level is ``blank`` (nothing to classify).
+   ``speech``: an audio window in which Silero VAD hears people talking (``models.inference.speech``) is
+   ``human``, so the recording is never public.
 2. ``privacy``/``model``: a person or vehicle class (catalogue ``observationType`` ``human`` or
    ``vehicle``, e.g. ``Homo sapiens``, ``vehicle``) with probability ``>= privacy_threshold`` makes the
    observation ``human`` / ``vehicle`` (Camtrap DP), so its media are never public, even when another
@@ -60,7 +62,7 @@ PRIVACY_THRESHOLD = 0.25
 #: Rank names of the roll-up, nearest first.
 ROLLUP_RANKS = ("genus", "family", "order", "class")
 #: Every ``classificationSource`` value this module writes (``human`` is written by a reviewer).
-SOURCES = ("model", "privacy", "rollup", "region", "threshold-unknown", "silence", "human")
+SOURCES = ("model", "privacy", "rollup", "region", "threshold-unknown", "silence", "speech", "human")
 
 
 @functools.cache
@@ -199,13 +201,16 @@ class DecisionPolicy:
         sp = self.species[i]
         return (sp.taxonRank if sp is not None else "") or "species"
 
-    def decide(self, probs: np.ndarray, region: RegionList | None = None, silent: bool = False) -> Decision:
+    def decide(self, probs: np.ndarray, region: RegionList | None = None, silent: bool = False,
+               speech: float = 0.0) -> Decision:
         """Decide one ``(K,)`` probability vector (module docstring).
 
         Args:
             probs: calibrated probabilities in label order (sum 1).
             region: the deployment's regional list, or None for no restriction.
             silent: the audio window is silent (rule 1).
+            speech: the window's speech score from ``models.inference.speech`` (0 = no speech); above 0 the
+                window is ``human`` (``classificationSource`` ``speech``, rule 1b) with that probability.
 
         Raises:
             ValueError: ``probs`` is not a finite vector of length ``K``.
@@ -217,6 +222,9 @@ class DecisionPolicy:
         top_label = self.labels[top]
         if silent:
             return Decision("blank", "", "", 1.0, "silence", False, self.blank_threshold, top_label)
+        if speech > 0:
+            return Decision("human", "", "", round(float(min(speech, 1.0)), 6), "speech", False,
+                            self.privacy_threshold, top_label)
         private = [i for i in range(len(p)) if self.private[i] and p[i] >= self.privacy_threshold]
         if private:
             i = max(private, key=lambda j: p[j])
@@ -276,3 +284,59 @@ def policy_for(classifier, catalogue: Catalogue, default_threshold: float | None
         hit = cache[key] = DecisionPolicy(list(classifier.labels), catalogue,
                                           getattr(classifier.meta, "decision", None) or {}, default)
     return hit
+
+
+def score_decisions(policy: DecisionPolicy, probs: np.ndarray, y_true: list[str]) -> dict:
+    """What users will see on labelled data: the decision path applied to ``(N, K)`` test probabilities.
+
+    Outcome shares (of ``N``): ``species_correct`` / ``species_wrong`` (a species or person / vehicle
+    answer), ``rollup_correct`` / ``rollup_wrong`` (a higher taxon that is / is not an ancestor of the
+    true label), ``unknown``, and blank answers. ``precision_accepted``: correct share of the answers
+    that name a species or higher taxon. ``animals_lost_as_blank``: share of non-blank items decided
+    blank (the blank threshold's target is at most 5 %). ``blank_recall``/``blank_precision`` of the
+    decided blanks. ``private_recall``: share of true person / vehicle items decided ``human`` /
+    ``vehicle`` (their media are never public). Keys with no items are None.
+
+    Raises:
+        ValueError: ``probs`` rows do not match ``y_true`` or the policy's labels.
+    """
+    probs = np.asarray(probs)
+    if probs.shape[0] != len(y_true):
+        raise ValueError(f"{probs.shape[0]} probability rows for {len(y_true)} labels")
+    counts = dict.fromkeys(("species_correct", "species_wrong", "rollup_correct", "rollup_wrong", "unknown",
+                            "blank_correct", "blank_wrong"), 0)
+    private_total = private_hit = animals = lost = 0
+    for row, truth in zip(probs, y_true, strict=True):
+        d = policy.decide(row)
+        kind = private_kind(truth)
+        if d.observationType == "blank":
+            counts["blank_correct" if truth == BLANK else "blank_wrong"] += 1
+        elif d.observationType == "unknown":
+            counts["unknown"] += 1
+        elif d.observationType in ("human", "vehicle"):
+            counts["species_correct" if d.observationType == kind else "species_wrong"] += 1
+        elif d.classificationSource in ("rollup", "region"):
+            anc = policy.lineages[policy.labels.index(truth)] if truth in policy.labels else []
+            counts["rollup_correct" if any(n == d.scientificName for _, n in anc) else "rollup_wrong"] += 1
+        else:
+            counts["species_correct" if d.scientificName == truth else "species_wrong"] += 1
+        if kind:
+            private_total += 1
+            private_hit += d.observationType == kind
+        if truth != BLANK:
+            animals += 1
+            lost += d.observationType == "blank"
+    n = len(y_true)
+    blank_true = sum(t == BLANK for t in y_true)
+    decided_blank = counts["blank_correct"] + counts["blank_wrong"]
+    accepted = sum(counts[k] for k in ("species_correct", "species_wrong", "rollup_correct", "rollup_wrong"))
+
+    def share(a: int, b: int) -> float | None:
+        return round(a / b, 4) if b else None
+
+    return {"n": n, **{k: share(v, n) for k, v in counts.items() if not k.startswith("blank_")},
+            "blank": share(decided_blank, n),
+            "precision_accepted": share(counts["species_correct"] + counts["rollup_correct"], accepted),
+            "animals_lost_as_blank": share(lost, animals), "blank_recall": share(counts["blank_correct"], blank_true),
+            "blank_precision": share(counts["blank_correct"], decided_blank),
+            "private_recall": share(private_hit, private_total)}

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from models.inference.decision import DecisionPolicy, policy_for, region_of
+from models.inference.speech import SpeechDetector, default_detector
 from models.learning.bundle import Classifier, top_k
 from models.media.audio_stream import ChannelMode, WindowCutter, stream_resampled
 from models.media.timestamps import usable_time
@@ -75,7 +77,8 @@ def _usable(media: dict) -> bool:
 
 def make_predictions(media: dict, probs: np.ndarray, spans: list[tuple[float, float]], classifier: Classifier,
                      catalogue: Catalogue, k: int, silent: np.ndarray | None = None,
-                     policy: DecisionPolicy | None = None, regions: RegionMap | None = None) -> list[Prediction]:
+                     policy: DecisionPolicy | None = None, regions: RegionMap | None = None,
+                     speech: np.ndarray | None = None) -> list[Prediction]:
     """Turn ``(N, C)`` probabilities for ``N`` spans of one media item into predictions.
 
     Every label, threshold, roll-up, regional restriction, privacy type and invasive flag comes from
@@ -94,6 +97,7 @@ def make_predictions(media: dict, probs: np.ndarray, spans: list[tuple[float, fl
             ``silence``) whatever the model says (there is nothing to classify).
         policy: the decision policy; None = :func:`~models.inference.decision.policy_for` the classifier.
         regions: regional species lists; None = the packaged ``regions.csv``.
+        speech: optional ``(N,)`` speech scores (``models.inference.speech``); a span above 0 is ``human``.
 
     Raises:
         ValueError: ``probs`` rows do not match the classifier's labels.
@@ -102,7 +106,8 @@ def make_predictions(media: dict, probs: np.ndarray, spans: list[tuple[float, fl
     region = region_of(media, regions)
     out = []
     for i, ((start, end), alts) in enumerate(zip(spans, top_k(probs, classifier.labels, k), strict=True)):
-        d = policy.decide(probs[i], region, bool(silent[i]) if silent is not None else False)
+        d = policy.decide(probs[i], region, bool(silent[i]) if silent is not None else False,
+                          float(speech[i]) if speech is not None else 0.0)
         out.append(Prediction(
             mediaID=media["mediaID"], deploymentID=media.get("deploymentID", ""),
             stationID=media.get("stationID", ""), filePath=media.get("filePath", ""), modality=media["modality"],
@@ -162,6 +167,7 @@ def classify_windows(classifier: Classifier, media: dict, path: str | Path, cata
                      batch_size: int = 64, channels: ChannelMode = "mix", window_s: float | None = None,
                      hop_s: float | None = None, block_s: float = 30.0,
                      tap: Callable[[np.ndarray], None] | None = None, default_threshold: float | None = None,
+                     speech: SpeechDetector | None | Literal["auto"] = "auto",
                      ) -> tuple[list[Prediction], list[int | None]]:
     """Classify the analysis windows of a recording of any length, reading it block by block.
 
@@ -185,6 +191,8 @@ def classify_windows(classifier: Classifier, media: dict, path: str | Path, cata
             same decoding pass).
         default_threshold: threshold of species that neither the catalogue nor the bundle sets
             (``predict_audio.threshold``); None = ``models.inference.decision.DEFAULT_THRESHOLD``.
+        speech: human speech detector (Silero VAD, ``models.inference.speech``); ``auto`` = the installed
+            one (a warning and no speech detection when it is missing); None = off.
 
     Returns:
         ``(predictions, channel of each prediction)`` ordered by channel then start time.
@@ -199,6 +207,7 @@ def classify_windows(classifier: Classifier, media: dict, path: str | Path, cata
         raise ValueError(f"hop_s {pre.hop_s} larger than window_s {pre.window_s} would leave gaps")
     cutter = WindowCutter(pre.sample_rate_hz, pre.window_s, pre.hop_s, pre.min_tail_s)
     policy = policy_for(classifier, catalogue, default_threshold)
+    vad = default_detector() if speech == "auto" else speech
     out: list[tuple[int | None, Prediction]] = []
     pending: list[tuple[list[tuple[float, float]], np.ndarray]] = []
 
@@ -212,8 +221,9 @@ def classify_windows(classifier: Classifier, media: dict, path: str | Path, cata
             specs = pre.spectrograms(wins[c], getattr(classifier, "filterbank", None))
             probs = classifier.predict(specs[:, None], batch_size)
             ch = None if channels == "mix" else c
+            talk = vad.scores(wins[c], pre.sample_rate_hz) if vad is not None else None
             out.extend((ch, p) for p in make_predictions(media, probs, bounds, classifier, catalogue, k,
-                                                         pre.silent(wins[c]), policy))
+                                                         pre.silent(wins[c]), policy, speech=talk))
 
     def add(bounds: list[tuple[float, float]], wins: np.ndarray) -> None:
         if bounds:

@@ -84,3 +84,36 @@ def binary_scores(y_true: list[bool], y_pred: list[bool]) -> dict:
     support, predicted = sum(y_true), sum(y_pred)
     return {"precision": round(tp / predicted, 4) if predicted else None,
             "recall": round(tp / support, 4) if support else None, "support": support, "predicted": predicted}
+
+
+def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, n_bins: int = 15) -> float:
+    """Expected calibration error of the top-1 confidence (Guo et al. 2017, "On calibration of modern neural
+    networks", ICML, eq. 3): ``sum_b |B_b| / N * |acc(B_b) - conf(B_b)|`` over ``n_bins`` equal-width
+    confidence bins ``(0, 1]``.
+
+    Args:
+        probs: ``(N, K)`` probabilities.
+        y_true: ``(N,)`` true class indices.
+        n_bins: number of bins (15 as in Guo et al.).
+
+    Returns:
+        ECE in [0, 1]; 0.0 for ``N == 0``.
+
+    Raises:
+        ValueError: mismatched shapes or ``n_bins < 1``.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    y_true = np.asarray(y_true)
+    if probs.ndim != 2 or y_true.shape != (probs.shape[0],) or n_bins < 1:
+        raise ValueError(f"probs must be (N, K) and y_true (N,), got {probs.shape} and {y_true.shape}")
+    if probs.shape[0] == 0:
+        return 0.0
+    conf = probs.max(1)
+    correct = probs.argmax(1) == y_true
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        sel = bins == b
+        if sel.any():
+            ece += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
+    return float(ece)

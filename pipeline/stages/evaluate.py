@@ -1,7 +1,9 @@
 """Stages ``evaluate_images`` / ``evaluate_audio``: test-split scores of the saved bundle.
 
 Writes ``reports/eval_<modality>.json`` (DVC metrics: accuracy, macro-F1, invasive-species
-recall), ``reports/eval_<modality>_per_class.json`` (precision / recall / F1 / support per class)
+recall, expected calibration error ``ece``, and ``decision``: the outcome shares of the one decision
+path on the test split, ``models.inference.decision.score_decisions``),
+``reports/eval_<modality>_per_class.json`` (precision / recall / F1 / support per class)
 and ``reports/confusion_<modality>.csv`` (``actual,predicted`` rows, a DVC confusion plot). Audio is
 scored per window and per recording (window probabilities averaged).
 """
@@ -15,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from models.inference.decision import policy_for, score_decisions
 from models.learning.bundle import Classifier
-from models.learning.metrics import Report, binary_scores, evaluate, recall_of
+from models.learning.metrics import Report, binary_scores, evaluate, expected_calibration_error, recall_of
 from models.media.tables import read_csv
 from models.taxonomy.catalogue import BLANK, Catalogue
 from pipeline.common import PROCESSED, setup_logging, write_json
@@ -83,7 +86,11 @@ def run(modality: str, bundle: Path, processed: Path, catalogue: Catalogue) -> t
     invasive = {lb for lb in clf.labels if catalogue.is_invasive(lb)}
     rep = evaluate(y_true, y_pred, clf.labels)
     metrics = {"model_version": clf.meta.model_version, "test": _report_dict(rep),
-               "invasive_recall": recall_of(y_true, y_pred, invasive), "invasive_labels": sorted(invasive)}
+               "invasive_recall": recall_of(y_true, y_pred, invasive), "invasive_labels": sorted(invasive),
+               "ece": round(expected_calibration_error(probs, np.array([clf.labels.index(t) for t in y_true],
+                                                                       dtype=int)), 4),
+               # what users see: the one decision path (thresholds, roll-up, unknown, blank, privacy)
+               "decision": score_decisions(policy_for(clf, catalogue), probs, y_true)}
     if modality == "image":
         group_of = {r["mediaID"]: r["group"] for r in split_rows}
         metrics["blank"] = blank_metrics(y_true, y_pred, [group_of.get(index[i]["mediaID"], "") for i in keep])

@@ -72,7 +72,8 @@ def run(p: PredictAudioParams, media: list[dict], root: Path, classifier: OnnxCl
         try:
             preds, channels = classify_windows(classifier, m, root / m["filePath"], catalogue, p.top_k,
                                                p.batch_size, p.channels, p.window_s, p.hop_s, p.block_s,
-                                               tap=indexer.push if indexer else None, default_threshold=p.threshold)
+                                               tap=indexer.push if indexer else None, default_threshold=p.threshold,
+                                               speech="auto" if p.speech else None)
         except MediaError as exc:
             rejected.append({"filePath": m["filePath"], "reason": exc.reason, "detail": exc.detail})
             log.warning("not analysed: %s (%s: %s)", m["filePath"], exc.reason, exc.detail)

@@ -121,7 +121,8 @@ def index_row(r: dict) -> dict:
 
 def _publish_audio(session: Session, audio: dict) -> dict:
     """Replace the audio results of the analysed recordings: detected windows (as detections linked to
-    their event), detection events and acoustic indices. Windows below threshold are not published."""
+    their event), windows of people talking, detection events and acoustic indices. Windows below
+    threshold are not published."""
     from datetime import UTC, datetime
 
     windows = audio.get("windows", [])
@@ -133,7 +134,8 @@ def _publish_audio(session: Session, audio: dict) -> dict:
                                             Event.classificationMethod == "machine"))
         session.execute(delete(AcousticIndex).where(AcousticIndex.mediaID.in_(ids)))
     reviewed = human_windows(session, ids)  # a human classification is never overwritten by a model
-    detected = [w for w in windows if _as_bool(w["detected"])
+    # people (speech) are published too, so the privacy rule hides their recording from the public
+    detected = [w for w in windows if (_as_bool(w["detected"]) or w["observationType"] in ("human", "vehicle"))
                 and (w["mediaID"], round(float(w["start_s"]), 3)) not in reviewed]
     now = datetime.now(UTC).isoformat(timespec="seconds")
     return {
