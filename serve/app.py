@@ -8,17 +8,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from models import __version__
 from models.store.alerts import record_alerts
-from models.store.db import create_schema, make_engine
+from models.store.db import create_schema, is_contention, make_engine
 from models.taxonomy.catalogue import Catalogue
 from serve.classifiers import load_classifiers
 from serve.jobs import JobRunner
@@ -60,14 +60,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the database, load the catalogue and the model bundles; dispose of the engine at shutdown."""
     settings: Settings = app.state.settings
     _ensure_sqlite_folder(settings.database_url)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.db_busy_timeout_s)
     create_schema(engine)
     app.state.engine = engine
     app.state.sessions = sessionmaker(engine, expire_on_commit=False)
     app.state.catalogue = Catalogue.load()
     app.state.classifiers = load_classifiers(settings.image_bundle, settings.audio_bundle)
     app.state.jobs = JobRunner(app.state.sessions, media_root=settings.media_root, classifiers=app.state.classifiers,
-                               catalogue=app.state.catalogue, top_k=settings.top_k, workers=settings.job_workers)
+                               catalogue=app.state.catalogue, top_k=settings.top_k, workers=settings.job_workers,
+                               retry_s=settings.retry_after_s)
     app.state.jobs.recover()
     # alerts for detections written without the service (e.g. loaded by hand): swept in the background
     sweeper = threading.Thread(target=_sweep_alerts, args=(app.state.sessions,), name="biodiv-alert-sweep",
@@ -114,6 +115,21 @@ def _mount_offline_docs(app: FastAPI) -> None:
         )
 
 
+def _database_busy(request: Request, exc: Exception):
+    """503 + ``Retry-After`` for a database held by another writer past the busy timeout
+    (``models.store.db.is_contention``); any other database error stays a 500 (logged with its trace).
+    The request's own transaction was rolled back by its session, and an upload removes its file
+    (``serve.uploads._commit``), so nothing is left half-written."""
+    if not is_contention(exc):
+        log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": "internal server error"}, status_code=500)
+    retry = request.app.state.settings.retry_after_s
+    log.warning("database busy on %s %s: %s", request.method, request.url.path, getattr(exc, "orig", exc))
+    return JSONResponse({"detail": {"reason": "database_busy",
+                                    "message": f"the database is busy with another writer; retry in {retry} s"}},
+                        status_code=503, headers={"Retry-After": str(retry)})
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the web application.
 
@@ -130,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _mount_offline_docs(app)
     app.state.settings = settings or Settings()
+    app.add_exception_handler(DBAPIError, _database_busy)
     for router in (health.router, detections.router, species.router, stations.router, media.router, soundscape.router):
         app.include_router(router)
     for router in (events_router.router, stats_router.router, export_router.router):

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
         alert_webhook_backoff_s: first retry delay (s); doubled after each failure, capped at one hour.
         alert_webhook_timeout_s: HTTP timeout of one delivery (s).
         alert_poll_s: how often the webhook worker looks for new alerts (s).
+        db_busy_timeout_s: how long a write waits for another writer's lock (SQLite busy timeout,
+            PostgreSQL ``lock_timeout``) before the request is answered 503 with ``Retry-After``.
+        retry_after_s: the ``Retry-After`` (s) of such a 503.
     """
 
     model_config = SettingsConfigDict(env_prefix="BIODIV_", extra="ignore")
@@ -52,3 +55,5 @@ class Settings(BaseSettings):
     alert_webhook_backoff_s: float = Field(5.0, gt=0)
     alert_webhook_timeout_s: float = Field(10.0, gt=0)
     alert_poll_s: float = Field(5.0, gt=0)
+    db_busy_timeout_s: float = Field(5.0, gt=0)
+    retry_after_s: int = Field(5, ge=1)

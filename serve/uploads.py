@@ -28,7 +28,16 @@ from models.media.hashing import media_id, sha256_bytes
 from models.media.imaging import DEFAULT_MAX_PIXELS, IMAGE_TYPES, SUPPORTED_TEXT, sniff_media
 from models.media.timestamps import localise
 from models.store.alerts import record_alerts
-from models.store.db import Deployment, Detection, Job, Media, detection_row, media_by_sha, to_utc
+from models.store.db import (
+    Deployment,
+    Detection,
+    Job,
+    Media,
+    detection_row,
+    is_contention,
+    media_by_sha,
+    to_utc,
+)
 from models.taxonomy.catalogue import Catalogue
 from serve.classifiers import Classifiers
 
@@ -238,7 +247,7 @@ def _remove_if_empty(folder: Path) -> None:
 
 
 def _commit(session: Session, media: Media, detections: list[Detection], tmp: Path, final: Path) -> UploadResult:
-    """Move the staged file into place, then commit; undo the move if the commit fails."""
+    """Move the staged file into place, then commit; move it back to ``tmp`` if the commit fails."""
     existed = final.exists()
     os.replace(tmp, final)
     try:
@@ -251,11 +260,11 @@ def _commit(session: Session, media: Media, detections: list[Detection], tmp: Pa
         session.commit()
     except SQLAlchemyError:
         session.rollback()
+        if not existed:  # back where it was: an upload removes it, a job keeps it for its retry
+            os.replace(final, tmp)
         winner = media_by_sha(session, media.sha256)
         if winner is not None:  # a concurrent upload of the same bytes committed first
             return UploadResult(True, winner, _detections(session, winner.mediaID))
-        if not existed:
-            final.unlink(missing_ok=True)
         raise
     return UploadResult(False, media, sorted(detections, key=lambda d: (d.start_s, d.detectionID)))
 
@@ -313,7 +322,9 @@ def run_job(session: Session, job_id: str, *, media_root: Path, classifiers: Cla
     """Run one queued upload job to ``done`` (media + detections committed with the job's state, the
     file moved to its content-addressed place) or ``failed`` (with a reason; nothing is left behind).
 
-    A job that is not ``queued`` is left alone (another worker has it, or it has finished).
+    A job that is not ``queued`` is left alone (another worker has it, or it has finished). A database
+    busy past its timeout (``models.store.db.is_contention``) puts the job back to ``queued`` with its
+    file still staged and re-raises, so the runner tries it again later.
 
     Returns:
         The job row after the run, or None when no job has this ID.
@@ -365,8 +376,23 @@ def run_job(session: Session, job_id: str, *, media_root: Path, classifiers: Cla
             session.commit()
         return job
     except Exception as exc:  # noqa: BLE001 - a job must end in a state, whatever went wrong
+        if is_contention(exc):  # the database is busy: back to the queue, the file stays staged
+            session.rollback()
+            _requeue(session, job_id)
+            raise
         log.exception("job %s failed", job_id)
         return _fail(session, job, f"internal error ({type(exc).__name__}); see the service log", staged)
+
+
+def _requeue(session: Session, job_id: str) -> None:
+    """Put a ``running`` job back to ``queued`` (best effort: if the database is still busy, the job stays
+    ``running`` and the next start re-queues it, :func:`requeue_interrupted`)."""
+    try:
+        session.execute(update(Job).where(Job.jobID == job_id, Job.state == "running").values(state="queued"))
+        session.commit()
+    except SQLAlchemyError:
+        session.rollback()
+        log.warning("job %s: database still busy; it is re-queued at the next start", job_id)
 
 
 def requeue_interrupted(session: Session) -> list[str]:

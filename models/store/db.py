@@ -222,9 +222,48 @@ Index("ix_detections_lname_time", func.lower(Detection.scientificName), Detectio
 Index("ix_events_lname_time", func.lower(Event.scientificName), Event.eventStartUTC, Event.eventID)
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets foreign keys on and a 30 s busy timeout (concurrent readers)."""
-    kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+#: SQLSTATE codes of PostgreSQL errors that mean "another transaction holds what we need; try again":
+#: lock_not_available (``lock_timeout``), serialization_failure, deadlock_detected, query_canceled
+#: (``statement_timeout``). PostgreSQL manual, Appendix A "PostgreSQL Error Codes".
+PG_CONTENTION_SQLSTATES = frozenset({"55P03", "40001", "40P01", "57014"})
+#: SQLite messages of a write lock held past the busy timeout (``SQLITE_BUSY`` / ``SQLITE_LOCKED``).
+SQLITE_CONTENTION_MESSAGES = ("database is locked", "database table is locked", "database is busy")
+
+
+def is_contention(exc: BaseException) -> bool:
+    """True when a database error means the database was busy (a lock held by another writer past the
+    busy / lock timeout, a serialization failure or deadlock), i.e. the same request can succeed later.
+
+    Works on SQLAlchemy's wrapped errors (``exc.orig``) and on raw DB-API errors.
+    """
+    orig = getattr(exc, "orig", None) or exc
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code in PG_CONTENTION_SQLSTATES:
+        return True
+    text = str(orig).lower()
+    return type(orig).__name__ == "OperationalError" and any(m in text for m in SQLITE_CONTENTION_MESSAGES)
+
+
+def make_engine(url: str, busy_timeout_s: float = 30.0) -> Engine:
+    """Create an engine for ``url``.
+
+    SQLite: foreign keys on, WAL journal (readers never block the writer nor it them) and a busy
+    timeout of ``busy_timeout_s`` (how long a writer waits for another writer's lock before
+    ``database is locked``). PostgreSQL: ``pool_pre_ping`` and ``lock_timeout`` = ``busy_timeout_s``
+    (a statement waiting longer for a row or table lock fails with SQLSTATE 55P03). Either failure is
+    recognised by :func:`is_contention` (the service answers it with 503 and ``Retry-After``).
+
+    Raises:
+        ValueError: ``busy_timeout_s`` is not positive.
+    """
+    if busy_timeout_s <= 0:
+        raise ValueError(f"busy_timeout_s must be > 0, got {busy_timeout_s}")
+    if url.startswith("sqlite"):
+        kwargs: dict = {"connect_args": {"timeout": float(busy_timeout_s)}}
+    else:
+        kwargs = {"pool_pre_ping": True}
+        if url.startswith(("postgresql", "postgres")):
+            kwargs["connect_args"] = {"options": f"-c lock_timeout={int(busy_timeout_s * 1000)}"}
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         @event.listens_for(engine, "connect")
