@@ -18,7 +18,7 @@ from sqlalchemy.orm import sessionmaker
 
 from models import __version__
 from models.store.alerts import record_alerts
-from models.store.db import create_schema, is_contention, make_engine
+from models.store.db import create_schema, is_contention, is_disk_full, make_engine
 from models.taxonomy.catalogue import Catalogue
 from serve.classifiers import load_classifiers
 from serve.jobs import JobRunner
@@ -27,6 +27,7 @@ from serve.routers import events as events_router
 from serve.routers import export as export_router
 from serve.routers import stats as stats_router
 from serve.settings import Settings
+from serve.uploads import recover_uploads
 from serve.webhooks import WebhookWorker
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.jobs = JobRunner(app.state.sessions, media_root=settings.media_root, classifiers=app.state.classifiers,
                                catalogue=app.state.catalogue, top_k=settings.top_k, workers=settings.job_workers,
                                retry_s=settings.retry_after_s)
+    with app.state.sessions() as session:
+        moved, removed = recover_uploads(session, settings.media_root, settings.partial_upload_max_age_s)
+    if moved or removed:
+        log.info("interrupted uploads: %d stored files moved into place, %d staged files removed", moved, removed)
     app.state.jobs.recover()
     # alerts for detections written without the service (e.g. loaded by hand): swept in the background
     sweeper = threading.Thread(target=_sweep_alerts, args=(app.state.sessions,), name="biodiv-alert-sweep",
@@ -117,9 +122,15 @@ def _mount_offline_docs(app: FastAPI) -> None:
 
 def _database_busy(request: Request, exc: Exception):
     """503 + ``Retry-After`` for a database held by another writer past the busy timeout
-    (``models.store.db.is_contention``); any other database error stays a 500 (logged with its trace).
+    (``models.store.db.is_contention``), 507 for a full disk (``is_disk_full``); any other database error
+    stays a 500 (logged with its trace).
     The request's own transaction was rolled back by its session, and an upload removes its file
     (``serve.uploads._commit``), so nothing is left half-written."""
+    if is_disk_full(exc):
+        log.error("disk full on %s %s: %s", request.method, request.url.path, getattr(exc, "orig", exc))
+        return JSONResponse({"detail": {"reason": "insufficient_storage",
+                                        "message": "the server has no space left; nothing was written"}},
+                            status_code=507)
     if not is_contention(exc):
         log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse({"detail": "internal server error"}, status_code=500)

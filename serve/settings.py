@@ -34,6 +34,8 @@ class Settings(BaseSettings):
         db_busy_timeout_s: how long a write waits for another writer's lock (SQLite busy timeout,
             PostgreSQL ``lock_timeout``) before the request is answered 503 with ``Retry-After``.
         retry_after_s: the ``Retry-After`` (s) of such a 503.
+        partial_upload_max_age_s: at start, staged files of uploads older than this (s) are deleted (a
+            process killed mid-upload leaves them; younger ones may be another worker's upload in progress).
     """
 
     model_config = SettingsConfigDict(env_prefix="BIODIV_", extra="ignore")
@@ -57,3 +59,4 @@ class Settings(BaseSettings):
     alert_poll_s: float = Field(5.0, gt=0)
     db_busy_timeout_s: float = Field(5.0, gt=0)
     retry_after_s: int = Field(5, ge=1)
+    partial_upload_max_age_s: float = Field(3600.0, ge=0)

@@ -7,10 +7,12 @@ client's file name is only kept, sanitised, as ``Media.fileName``; it never take
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import posixpath
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -114,20 +116,84 @@ def _sniff_modality(data: bytes) -> str:
 
 
 def _stage(folder: Path, sha: str, data: bytes) -> Path:
-    """Write ``data`` to a hidden temporary file in ``folder`` (same file system as the final name)."""
+    """Write ``data`` to a hidden temporary file in ``folder`` (same file system as the final name).
+
+    Raises:
+        UploadRejected: 507 ``insufficient_storage`` when the disk is full (nothing is left behind).
+        OSError: any other write error (the temporary file is removed).
+    """
     for attempt in range(3):  # a failed upload of other bytes may remove the empty folder meanwhile
         folder.mkdir(parents=True, exist_ok=True)
         try:
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{sha}.", suffix=".part")
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{sha}.", suffix=PARTIAL_SUFFIX)
             break
         except FileNotFoundError:
             if attempt == 2:
                 raise
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        _remove_if_empty(folder)
+        if exc.errno in DISK_FULL_ERRNOS:
+            raise UploadRejected(507, "insufficient_storage",
+                                 "the server has no space left to store this file; nothing was kept") from exc
+        raise
     return Path(tmp)
+
+
+#: ``errno`` values of a full disk or an exhausted quota (the upload is answered 507 Insufficient Storage).
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: Suffix of a staged upload that has not been committed yet (``.<sha256>.<random>.part``).
+PARTIAL_SUFFIX = ".part"
+
+
+def recover_uploads(session: Session, media_root: Path, older_than_s: float = 3600.0) -> tuple[int, int]:
+    """After a crash: finish or remove what interrupted uploads and jobs left in ``media_root``.
+
+    - A staged upload (``<xx>/.<sha256>.<random>.part``) or a finished job's staged file
+      (``.jobs/<jobID><ext>``) whose media row is committed but whose stored file is missing is moved into
+      place (the process died between the commit and the move, :func:`_commit`).
+    - Any other staged upload older than ``older_than_s`` is deleted (it died before its commit; younger
+      ones may be another worker's upload in progress); so is a finished job's leftover file.
+
+    Returns:
+        ``(moved into place, deleted)``.
+    """
+    root = Path(media_root)
+    if not root.is_dir():
+        return 0, 0
+    cutoff = time.time() - older_than_s
+    moved = removed = 0
+
+    def settle(staged: Path, media: Media | None, expired: bool) -> None:
+        nonlocal moved, removed
+        final = root / media.filePath if media is not None and media.filePath else None
+        try:
+            if final is not None and not final.exists():
+                os.replace(staged, final)
+                moved += 1
+            elif final is not None or expired:
+                staged.unlink()
+                removed += 1
+                _remove_if_empty(staged.parent)
+        except FileNotFoundError:  # another worker settled it first
+            pass
+
+    for path in root.glob(f"*/.*{PARTIAL_SUFFIX}"):
+        try:
+            expired = path.stat().st_mtime <= cutoff
+        except FileNotFoundError:
+            continue
+        settle(path, media_by_sha(session, path.name.split(".")[1]), expired)
+    for job in session.scalars(select(Job).where(Job.state == "done", Job.stagedPath != "")):
+        staged = root / job.stagedPath
+        if staged.is_file() and job.mediaID:
+            settle(staged, session.get(Media, job.mediaID), True)
+    return moved, removed
 
 
 def _probe(clf: Classifier, tmp: Path, file_name: str, media: dict, deployment: Deployment) -> dict:
@@ -247,9 +313,12 @@ def _remove_if_empty(folder: Path) -> None:
 
 
 def _commit(session: Session, media: Media, detections: list[Detection], tmp: Path, final: Path) -> UploadResult:
-    """Move the staged file into place, then commit; move it back to ``tmp`` if the commit fails."""
-    existed = final.exists()
-    os.replace(tmp, final)
+    """Commit the rows, then move the staged file into place (``os.replace``, atomic on one file system).
+
+    A process killed between the commit and the move leaves a committed row and the staged file, which the
+    next start moves into place (:func:`recover_uploads`); one killed before the commit leaves only the
+    staged file, which is deleted. A failed commit leaves the staged file where it was (an upload removes
+    it, a job keeps it for its retry)."""
     try:
         session.add(media)
         session.flush()  # the media row first: detections reference it (no ORM relationship orders them)
@@ -260,12 +329,11 @@ def _commit(session: Session, media: Media, detections: list[Detection], tmp: Pa
         session.commit()
     except SQLAlchemyError:
         session.rollback()
-        if not existed:  # back where it was: an upload removes it, a job keeps it for its retry
-            os.replace(final, tmp)
         winner = media_by_sha(session, media.sha256)
         if winner is not None:  # a concurrent upload of the same bytes committed first
             return UploadResult(True, winner, _detections(session, winner.mediaID))
         raise
+    os.replace(tmp, final)
     return UploadResult(False, media, sorted(detections, key=lambda d: (d.start_s, d.detectionID)))
 
 
@@ -370,6 +438,7 @@ def run_job(session: Session, job_id: str, *, media_root: Path, classifiers: Cla
         job.state, job.mediaID, job.detections, job.finished = "done", row.mediaID, len(rows), _now()
         result = _commit(session, row, [Detection(**r) for r in rows], staged, folder / name)
         if result.duplicate:  # lost a race with a concurrent upload of the same bytes
+            staged.unlink(missing_ok=True)
             job = session.get(Job, job_id)
             job.state, job.mediaID, job.detections, job.finished = ("done", result.media.mediaID,
                                                                     len(result.detections), _now())

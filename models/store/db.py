@@ -244,6 +244,15 @@ def is_contention(exc: BaseException) -> bool:
     return type(orig).__name__ == "OperationalError" and any(m in text for m in SQLITE_CONTENTION_MESSAGES)
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """True when a database error means the disk (or quota) is full: SQLite ``SQLITE_FULL`` ("database or
+    disk is full"), PostgreSQL SQLSTATE 53100 ``disk_full``."""
+    orig = getattr(exc, "orig", None) or exc
+    if (getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)) == "53100":
+        return True
+    return type(orig).__name__ == "OperationalError" and "database or disk is full" in str(orig).lower()
+
+
 def make_engine(url: str, busy_timeout_s: float = 30.0) -> Engine:
     """Create an engine for ``url``.
 
