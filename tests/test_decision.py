@@ -52,11 +52,14 @@ def test_private_kinds_come_from_the_catalogue_module():
 def test_a_person_makes_the_observation_human_even_when_an_animal_is_more_likely(policy):
     d = policy.decide(vec(BOAR=0.6, H=0.3))
     assert (d.observationType, d.scientificName, d.classificationSource) == ("human", "", "privacy")
-    assert d.classificationProbability == pytest.approx(0.3) and not d.isInvasive
+    assert d.classificationProbability == pytest.approx(0.32) and not d.isInvasive  # person + vehicle (0.02)
     d = policy.decide(vec(VEH=0.9))
     assert (d.observationType, d.classificationSource) == ("vehicle", "model")
-    # below the privacy threshold (0.25) a person does not decide
+    # below the privacy threshold (0.25 for a bundle without its own) people and vehicles do not decide
     assert policy.decide(vec(BOAR=0.75, H=0.2)).scientificName == "Sus scrofa"
+    # the bundle's validation threshold replaces it
+    strict = DecisionPolicy(LABELS, policy.catalogue, {"privacy_threshold": 0.1, "blank_threshold": 0.8})
+    assert strict.decide(vec(BOAR=0.75, H=0.1, VEH=0.05)).observationType == "human"
 
 
 def test_blank_needs_the_validation_blank_threshold(policy):

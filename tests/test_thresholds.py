@@ -69,13 +69,34 @@ def test_decision_block_format():
     probs = np.array([[0.9, 0.1, 0.0], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.7, 0.2, 0.1]])
     labels = np.array([0, 1, 2, 1])
     block = decision_block(probs, labels, ["blank", "Sus scrofa", "vehicle"], 0.9, "blank", 0.05)
-    assert set(block) == {"target_precision", "thresholds", "blank_threshold", "blank_max_animal_loss"}
+    assert set(block) == {"target_precision", "thresholds", "blank_threshold", "blank_max_animal_loss",
+                          "privacy_threshold", "privacy_others_hidden"}
     assert block["target_precision"] == 0.9 and block["blank_max_animal_loss"] == 0.05
+    assert (block["privacy_threshold"], block["privacy_others_hidden"]) == (0.25, None)  # no private class named
     # 3 non-blank items, floor(0.05 * 3) = 0 losses: just above their largest p_blank 0.7
     assert block["blank_threshold"] == math.nextafter(0.7, math.inf)
     assert block["thresholds"] == {"blank": block["blank_threshold"], "Sus scrofa": 0.8, "vehicle": 0.6}
     audio = decision_block(probs, labels, ["a", "b", "c"], 0.9, "blank")
     assert audio["blank_threshold"] == UNREACHABLE
+
+
+def test_privacy_threshold_catches_every_validation_person_and_vehicle():
+    from models.learning.thresholds import privacy_threshold
+
+    # columns: boar, person, vehicle; person + vehicle mass of the private items: 0.5, 0.12, 0.3
+    probs = np.array([[0.5, 0.3, 0.2], [0.88, 0.1, 0.02], [0.7, 0.0, 0.3], [0.9, 0.05, 0.05], [0.85, 0.15, 0.0],
+                      [0.99, 0.01, 0.0]])
+    labels = np.array([1, 1, 2, 0, 0, 0])
+    t, hidden = privacy_threshold(probs, labels, [1, 2])
+    assert t == pytest.approx(0.12) and hidden == pytest.approx(1 / 3)  # the boar at 0.15 is hidden too
+    assert privacy_threshold(probs, labels, [1, 2], floor=0.2) == (0.2, 0.0)
+    assert privacy_threshold(probs * 0 + [[0.1, 0.6, 0.3]], labels, [1, 2])[0] == 0.25  # never above default
+    assert privacy_threshold(probs, np.zeros(6, int), [1, 2]) == (0.25, None)
+    block = decision_block(probs, labels, ["Sus scrofa", "Homo sapiens", "vehicle"], 0.9, None,
+                           private_labels=("Homo sapiens", "vehicle"))
+    assert block["privacy_threshold"] == pytest.approx(0.12)
+    with pytest.raises(ValueError):
+        privacy_threshold(probs, labels, [5])
 
 
 @pytest.mark.parametrize("probs, labels", [(np.zeros((2, 2)), np.zeros(3, int)), (np.zeros(2), np.zeros(2, int)),

@@ -11,11 +11,13 @@ Rules, in order (the first that applies wins); each result records its rule in
 1. ``silence``: an audio window below the silence level is ``blank`` (nothing to classify).
    ``speech``: an audio window in which Silero VAD hears people talking (``models.inference.speech``) is
    ``human``, so the recording is never public.
-2. ``privacy``/``model``: a person or vehicle class (catalogue ``observationType`` ``human`` or
-   ``vehicle``, e.g. ``Homo sapiens``, ``vehicle``) with probability ``>= privacy_threshold`` makes the
-   observation ``human`` / ``vehicle`` (Camtrap DP), so its media are never public, even when another
-   class is more likely: a missed person is a privacy breach, a hidden animal frame only a delay until
-   review. ``model`` when that class is also the top-1 at or above its own threshold.
+2. ``privacy``/``model``: when the summed probability of the person and vehicle classes (catalogue
+   ``private_kind``: ``Homo sapiens``, ``vehicle``, ...) reaches ``privacy_threshold`` (chosen on validation
+   data to catch every person and vehicle there, ``models.learning.thresholds.privacy_threshold``; 0.25
+   for a bundle without it) the observation is ``human`` / ``vehicle`` (Camtrap DP, the more likely of
+   the two) with that summed probability, so its media are never public, even when another class is more
+   likely: a missed person is a privacy breach, a hidden animal frame only a delay until review.
+   ``model`` when that class is also the top-1 at or above its own threshold.
 3. ``model``: ``blank`` when ``p[blank] >= blank_threshold`` (chosen on validation data so that at most
    5 % of animals are lost, ``models.learning.thresholds``).
 4. ``model``: the top-1 animal class ``k`` (blank, people and vehicles set aside) is accepted when it is
@@ -148,7 +150,8 @@ class DecisionPolicy:
         decision = decision or {}
         self.labels = list(labels)
         self.catalogue = catalogue
-        self.privacy_threshold = float(privacy_threshold)
+        # chosen on validation data when the bundle has it (models.learning.thresholds.privacy_threshold)
+        self.privacy_threshold = float(decision.get("privacy_threshold", privacy_threshold))
         self.blank_index = self.labels.index(BLANK) if BLANK in self.labels else -1
         self.blank_threshold = float(decision.get("blank_threshold", 0.5))
         bundle_thr = decision.get("thresholds", {})
@@ -225,12 +228,13 @@ class DecisionPolicy:
         if speech > 0:
             return Decision("human", "", "", round(float(min(speech, 1.0)), 6), "speech", False,
                             self.privacy_threshold, top_label)
-        private = [i for i in range(len(p)) if self.private[i] and p[i] >= self.privacy_threshold]
-        if private:
+        private = [i for i in range(len(p)) if self.private[i]]
+        mass = float(p[private].sum()) if private else 0.0
+        if private and mass >= self.privacy_threshold:
             i = max(private, key=lambda j: p[j])
             kind = self.private[i]
             src = "model" if i == top and p[i] >= self.thresholds[i] else "privacy"
-            return Decision(kind, "", "", round(float(p[i]), 6), src, False, float(self.thresholds[i]), top_label)
+            return Decision(kind, "", "", round(min(mass, 1.0), 6), src, False, float(self.thresholds[i]), top_label)
         if self.blank_index >= 0 and p[self.blank_index] >= self.blank_threshold:
             return Decision("blank", "", "", round(float(p[self.blank_index]), 6), "model", False,
                             self.blank_threshold, top_label)

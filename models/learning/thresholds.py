@@ -10,7 +10,7 @@ Both are pure functions of calibrated validation probabilities ``(N, K)`` and in
 ``(N,)``, stored in the bundle's ``bundle.json`` under ``"decision"`` (:func:`decision_block`):
 
 ``{"target_precision": float, "thresholds": {label: float}, "blank_threshold": float,
-"blank_max_animal_loss": float}``.
+"blank_max_animal_loss": float, "privacy_threshold": float, "privacy_others_hidden": float | None}``.
 
 Per-class threshold (the usual "operating point for a target precision" of a precision/recall curve,
 e.g. scikit-learn's ``precision_recall_curve``): among the validation items whose top-1 is ``k``,
@@ -119,12 +119,47 @@ def blank_threshold(probs: np.ndarray, labels: np.ndarray, blank_index: int, max
     return float(max(floor, math.nextafter(float(animal[allowed]), math.inf)))
 
 
+#: Privacy threshold bounds: never above the default (a person at 25 % already hides the frame), never below
+#: the floor (below it nearly every frame would be hidden).
+PRIVACY_DEFAULT = 0.25
+PRIVACY_FLOOR = 0.05
+
+
+def privacy_threshold(probs: np.ndarray, labels: np.ndarray, private_indices: list[int],
+                      default: float = PRIVACY_DEFAULT, floor: float = PRIVACY_FLOOR) -> tuple[float, float | None]:
+    """The summed person + vehicle probability above which a frame is private, chosen so that every
+    validation item of a person or vehicle is caught (a missed person is a privacy breach; a hidden animal
+    frame only waits for review): the smallest such mass over those items, clipped to ``[floor, default]``.
+
+    Returns:
+        ``(threshold, share of the other validation items it hides)``; ``(default, None)`` without private
+        classes or items.
+
+    Raises:
+        ValueError: bad shapes or indices (see :func:`per_class_thresholds`).
+    """
+    probs, labels = _check(probs, labels)
+    idx = [i for i in private_indices if 0 <= i < probs.shape[1]]
+    if len(idx) != len(private_indices):
+        raise ValueError("private_indices out of range")
+    is_private = np.isin(labels, idx)
+    if not idx or not is_private.any():
+        return float(default), None
+    mass = probs[:, idx].sum(1)
+    t = float(min(default, max(floor, float(mass[is_private].min()))))
+    others = mass[~is_private]
+    return t, (float((others >= t).mean()) if others.size else None)
+
+
 def decision_block(probs: np.ndarray, labels: np.ndarray, class_names: list[str], target_precision: float,
-                   blank_label: str | None = "blank", max_animal_loss: float = 0.05) -> dict:
+                   blank_label: str | None = "blank", max_animal_loss: float = 0.05,
+                   private_labels: tuple[str, ...] = ()) -> dict:
     """The bundle's ``"decision"`` entry (module docstring) from validation probabilities.
 
     ``blank_threshold`` is 1.0 (never blank) when ``blank_label`` is not a class (e.g. audio);
-    ``thresholds[blank_label]`` equals ``blank_threshold``.
+    ``thresholds[blank_label]`` equals ``blank_threshold``. ``privacy_threshold`` (and the share of other
+    items it hides, ``privacy_others_hidden``) comes from :func:`privacy_threshold` over the classes in
+    ``private_labels`` (people, vehicles).
 
     Raises:
         ValueError: ``class_names`` does not match ``K``, or the errors of the functions above.
@@ -138,5 +173,8 @@ def decision_block(probs: np.ndarray, labels: np.ndarray, class_names: list[str]
     if blank_label is not None and blank_label in class_names:
         b = blank_threshold(probs, labels, class_names.index(blank_label), max_animal_loss)
         out[blank_label] = b
+    priv, hidden = privacy_threshold(probs, labels, [class_names.index(n) for n in private_labels
+                                                     if n in class_names])
     return {"target_precision": float(target_precision), "thresholds": out, "blank_threshold": float(b),
-            "blank_max_animal_loss": float(max_animal_loss)}
+            "blank_max_animal_loss": float(max_animal_loss), "privacy_threshold": priv,
+            "privacy_others_hidden": hidden}

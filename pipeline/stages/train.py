@@ -27,7 +27,7 @@ from models.learning.classifier import model_kwargs_for, norm_stats
 from models.learning.thresholds import decision_block
 from models.learning.training import TrainConfig, predict_logits, train_classifier
 from models.media.tables import read_csv
-from models.taxonomy.catalogue import BLANK
+from models.taxonomy.catalogue import BLANK, private_kind
 from pipeline.common import PROCESSED, setup_logging, write_json
 from pipeline.params import Params, load_params
 from pipeline.tracking import code_version, files_hash, register_bundle, training_run
@@ -127,9 +127,11 @@ def run(params: Params, modality: str, processed: Path, bundle_dir: Path, report
         if len(ds.y["val"]):
             logits = predict_logits(result.model, ds.x["val"], to_input).numpy() / result.temperature
             decision = decision_block(softmax(logits), ds.y["val"], ds.labels, cfg_p.target_precision,
-                                      BLANK if modality == "image" else None, cfg_p.blank_max_animal_loss)
+                                      BLANK if modality == "image" else None, cfg_p.blank_max_animal_loss,
+                                      tuple(lb for lb in ds.labels if private_kind(lb)))
             mlflow.log_dict(decision, "decision.json")
-            mlflow.log_metric("blank_threshold", decision["blank_threshold"])
+            mlflow.log_metrics({"blank_threshold": decision["blank_threshold"],
+                                "privacy_threshold": decision["privacy_threshold"]})
         if bundle_dir.exists():
             shutil.rmtree(bundle_dir)
         meta = BundleMeta(modality=modality, arch=cfg.arch, in_chans=in_chans, labels=ds.labels,
