@@ -50,7 +50,7 @@ def run_ours(export: Path, files: list[Path], threads: int) -> dict:
     t0 = time.perf_counter()
     import maad.features  # noqa: F401  (imported up front: its import time is not processing time)
 
-    from models.learning.audio_onnx import OnnxClassifier
+    from models.learning.onnx_bundle import OnnxClassifier
     from models.taxonomy.catalogue import Catalogue
     from pipeline.params import PredictAudioParams
     from pipeline.stages import predict_audio
@@ -67,13 +67,13 @@ def run_ours(export: Path, files: list[Path], threads: int) -> dict:
 
 
 def ensure_export(bundle: Path) -> Path:
-    """The bundle's ONNX export (``models.learning.audio_onnx``) under ``benchmarks/.data/onnx/<weights hash>``,
+    """The bundle's ONNX export (``models.learning.onnx_bundle``) under ``benchmarks/.data/onnx/<weights hash>``,
     made once in a child process (the pipeline's ``export_audio`` stage does the same)."""
     meta = json.loads((bundle / "bundle.json").read_text())
     out = DATA / "onnx" / (meta.get("weights_sha256") or "bundle")[:16]
     if not (out / "model.onnx").is_file():
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import sys; from models.learning.audio_onnx import export_onnx; "
+        subprocess.run([sys.executable, "-c", "import sys; from models.learning.onnx_bundle import export_onnx; "
                         "export_onnx(sys.argv[1], sys.argv[2])", str(bundle), str(out)], check=True, cwd=ROOT,
                        env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True)
         print(f"exported {bundle} to ONNX in {time.perf_counter() - t0:.1f} s (once per bundle, not timed below)")

@@ -117,13 +117,12 @@ class Summary:
 
 
 def _default_bundles(artifacts: Path) -> list[Path]:
-    found = []
-    if (artifacts / "image_model" / "bundle.json").is_file():
-        found.append(artifacts / "image_model")
-    for name in ("audio_model_onnx", "audio_model"):
-        if (artifacts / name / "bundle.json").is_file():
-            found.append(artifacts / name)
-            break
+    found = []  # the ONNX exports first: they classify without PyTorch
+    for modality in ("image", "audio"):
+        for name in (f"{modality}_model_onnx", f"{modality}_model"):
+            if (artifacts / name / "bundle.json").is_file():
+                found.append(artifacts / name)
+                break
     return found
 
 
@@ -150,13 +149,9 @@ def find_bundles(given: list[Path], artifacts: Path) -> dict[str, tuple[Path, Bu
 
 
 def _load(modality: str, folder: Path, threads: int):
-    if modality == "audio" and (folder / "model.onnx").is_file():
-        from models.learning.audio_onnx import OnnxClassifier
+    from models.learning.onnx_bundle import load_classifier
 
-        return OnnxClassifier.load(folder, threads)
-    from models.learning.bundle import Classifier
-
-    return Classifier.load(folder)
+    return load_classifier(folder, threads)
 
 
 def _modality_of(row: dict) -> str:

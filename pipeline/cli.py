@@ -91,7 +91,7 @@ def classify(
                              "or a folder / .zip (Camtrap DP package)"),
     fmt: OutputFormat | None = typer.Option(None, "--format", "-f", help="output format (default: from --out)"),
     bundle: list[Path] | None = typer.Option(None, "--bundle", "-b", help="model bundle folder (image or audio; "
-                                             "repeat for both); default: artifacts/image_model and "
+                                             "repeat for both); default: artifacts/image_model_onnx and "
                                              "artifacts/audio_model_onnx"),
     artifacts: Path = typer.Option(Path("artifacts"), help="where the default bundles are (`make run` trains them)"),
     tables: Path | None = typer.Option(None, help="folder for the Raven selection tables and Audacity labels, "

@@ -103,6 +103,7 @@ class PredictParams(_Strict):
     video_frame_rate_hz: float = Field(1.0, gt=0)  # frames per second of video that are classified
     video_max_frames: int = Field(300, ge=1)       # at most this many frames per video
     event_gap_s: float = Field(60, ge=0)           # media of one deployment closer than this form one event
+    threads: int = Field(2, ge=1)                  # ONNX Runtime intra-op threads
 
 
 class DeploymentSettings(_Strict):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from models.learning.bundle import Classifier
+from models.learning.onnx_bundle import OnnxClassifier, load_classifier
 from models.media.errors import BiodivError
 
 log = logging.getLogger(__name__)
@@ -23,11 +24,11 @@ class Classifiers:
         missing: why a modality has no classifier, in words safe to show to clients.
     """
 
-    image: Classifier | None = None
-    audio: Classifier | None = None
+    image: Classifier | OnnxClassifier | None = None
+    audio: Classifier | OnnxClassifier | None = None
     missing: dict[str, str] = field(default_factory=dict)
 
-    def get(self, modality: str) -> Classifier | None:
+    def get(self, modality: str) -> Classifier | OnnxClassifier | None:
         """The classifier for ``image`` or ``audio`` (None when not loaded)."""
         return getattr(self, modality) if modality in MODALITIES else None
 
@@ -51,7 +52,7 @@ def load_classifiers(image_bundle: Path, audio_bundle: Path) -> Classifiers:
             log.warning("no %s model bundle at %s: %s uploads will be refused", modality, directory, modality)
             out.missing[modality] = f"no {modality} model is installed on this server"
             continue
-        clf = Classifier.load(directory)
+        clf = load_classifier(directory)  # an ONNX export (no PyTorch) or a PyTorch bundle
         if clf.meta.modality != modality:
             raise BiodivError(f"{directory} holds a {clf.meta.modality} bundle, expected {modality}")
         log.info("loaded %s model %s from %s", modality, clf.meta.model_version, directory)

@@ -13,7 +13,8 @@ class Settings(BaseSettings):
 
     Attributes:
         database_url: SQLAlchemy URL of the detections database.
-        image_bundle, audio_bundle: model bundle folders; a missing folder disables that modality.
+        image_bundle, audio_bundle: model folders: ONNX exports (the defaults; no PyTorch) or PyTorch
+            bundles; a missing folder disables that modality.
         media_root: where uploads are stored, content-addressed as ``<sha256[:2]>/<sha256><ext>``;
             never a folder that is served as static files.
         max_upload_bytes: largest accepted upload.
@@ -41,8 +42,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BIODIV_", extra="ignore")
 
     database_url: str = "sqlite:///var/biodiv.db"
-    image_bundle: Path = Path("artifacts/image_model")
-    audio_bundle: Path = Path("artifacts/audio_model")
+    image_bundle: Path = Path("artifacts/image_model_onnx")
+    audio_bundle: Path = Path("artifacts/audio_model_onnx")
     media_root: Path = Path("var/media")
     max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)
     top_k: int = Field(3, ge=1)

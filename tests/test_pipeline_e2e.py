@@ -87,7 +87,8 @@ def workspace(tmp_path_factory) -> Path:
 def test_every_stage_ran_and_left_its_outputs(workspace):
     log = (workspace / "first_repro.log").read_text()
     for stage in ("ingest", "preprocess_images", "preprocess_audio", "split", "train_images", "train_audio",
-                  "evaluate_images", "evaluate_audio", "predict", "export_audio", "predict_audio", "publish"):
+                  "evaluate_images", "evaluate_audio", "export_images", "predict", "export_audio", "predict_audio",
+                  "publish"):
         assert f"Running stage '{stage}'" in log
     for modality in ("image", "audio"):
         ev = json.loads((workspace / f"reports/eval_{modality}.json").read_text())
@@ -182,8 +183,8 @@ def test_service_answers_queries_and_classifies_an_upload(workspace, tmp_path):
     from serve.settings import Settings
 
     settings = Settings(database_url=f"sqlite:///{workspace / 'var/biodiv.db'}",
-                        image_bundle=str(workspace / "artifacts/image_model"),
-                        audio_bundle=str(workspace / "artifacts/audio_model"), media_root=str(tmp_path / "media"))
+                        image_bundle=str(workspace / "artifacts/image_model_onnx"),
+                        audio_bundle=str(workspace / "artifacts/audio_model_onnx"), media_root=str(tmp_path / "media"))
     from models.store.privacy import PRIVATE_NAMES, is_private
 
     con = sqlite3.connect(workspace / "var/biodiv.db")

@@ -26,7 +26,7 @@ def test_settings_defaults_and_env_prefix(monkeypatch):
     s = Settings()
     assert s.database_url == "sqlite:///var/biodiv.db"
     assert (s.image_bundle, s.audio_bundle, s.media_root) == (
-        Path("artifacts/image_model"), Path("artifacts/audio_model"), Path("var/media"))
+        Path("artifacts/image_model_onnx"), Path("artifacts/audio_model_onnx"), Path("var/media"))
     assert (s.max_upload_bytes, s.top_k, s.page_size_max) == (50 * 1024 * 1024, 3, 500)
     monkeypatch.setenv("BIODIV_TOP_K", "2")
     monkeypatch.setenv("BIODIV_MEDIA_ROOT", "/srv/biodiv/media")

@@ -272,7 +272,7 @@ def policy_for(classifier, catalogue: Catalogue, default_threshold: float | None
 
     Args:
         classifier: anything with ``labels`` and ``meta.decision`` (``models.learning.bundle.Classifier``,
-            ``models.learning.audio_onnx.OnnxClassifier``).
+            ``models.learning.onnx_bundle.OnnxClassifier``).
         catalogue: taxonomy, invasive status, curator thresholds.
         default_threshold: threshold of a class neither catalogue nor bundle sets; None =
             :data:`DEFAULT_THRESHOLD`.

@@ -177,7 +177,7 @@ def classify_windows(classifier: Classifier, media: dict, path: str | Path, cata
 
     Args:
         classifier: an audio bundle (``models.learning.bundle.Classifier``) or its ONNX export
-            (``models.learning.audio_onnx.OnnxClassifier``, whose stored mel filterbank is used).
+            (``models.learning.onnx_bundle.OnnxClassifier``, whose stored mel filterbank is used).
         media: the recording's media row (``mediaID``, ``timestamp``, ...; see ``make_predictions``).
         path: the recording.
         catalogue: invasive flags.

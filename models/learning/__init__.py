@@ -4,6 +4,6 @@ Owns the timm classifier factory and temperature calibration (:mod:`~models.lear
 training loop (:mod:`~models.learning.training`), training-only augmentations
 (:mod:`~models.learning.augment`), group-aware splits (:mod:`~models.learning.split`), metrics
 (:mod:`~models.learning.metrics`), the bundle of weights, ordered labels and preprocessing
-(:mod:`~models.learning.bundle`) and its ONNX export and runtime (:mod:`~models.learning.audio_onnx`).
+(:mod:`~models.learning.bundle`) and its ONNX export and runtime (:mod:`~models.learning.onnx_bundle`).
 It may import :mod:`models.media` and :mod:`models.taxonomy`, never ``inference`` or ``store``.
 """

@@ -30,7 +30,7 @@ from models.media.errors import BiodivError
 from models.media.hashing import sha256_file
 
 if TYPE_CHECKING:  # torch, safetensors, timm and OpenCV are imported where used, so that reading a bundle's
-    import torch  # metadata (or running its ONNX export, models.learning.audio_onnx) never loads them
+    import torch  # metadata (or running its ONNX export, models.learning.onnx_bundle) never loads them
 
     from models.media.imaging import ImagePreprocessing
 
@@ -57,7 +57,7 @@ class BundleMeta:
     registry_name: str = ""
     registry_version: str = ""
     weights_sha256: str = ""
-    onnx_sha256: str = ""  # set in an ONNX export's bundle.json (models.learning.audio_onnx): SHA-256 of model.onnx
+    onnx_sha256: str = ""  # set in an ONNX export's bundle.json (models.learning.onnx_bundle): SHA-256 of model.onnx
     model_kwargs: dict = field(default_factory=dict)
     decision: dict = field(default_factory=dict)
     format: int = BUNDLE_FORMAT

@@ -24,6 +24,7 @@ from models.inference.camtrap import CameraResult, attach_events, classify_camer
 from models.inference.detect import PREDICTION_FIELDS, Prediction
 from models.inference.events import EVENT_FIELDS
 from models.learning.bundle import Classifier
+from models.learning.onnx_bundle import OnnxClassifier
 from models.media.imaging import ImagePreprocessing
 from models.media.tables import REJECTION_FIELDS, read_csv, write_csv
 from models.taxonomy.catalogue import Catalogue
@@ -47,8 +48,8 @@ def strip_preprocessing(base: ImagePreprocessing, deployments: dict[str, Deploym
     return out
 
 
-def run_camera(p: PredictParams, media: list[dict], root: Path, image_clf: Classifier, catalogue: Catalogue,
-               deployments: dict[str, DeploymentSettings] | None = None) -> CameraResult:
+def run_camera(p: PredictParams, media: list[dict], root: Path, image_clf: Classifier | OnnxClassifier,
+               catalogue: Catalogue, deployments: dict[str, DeploymentSettings] | None = None) -> CameraResult:
     """Classify the station images and videos and group them into events; bad files are recorded."""
     cam_media = [m for m in media if m["modality"] in ("image", "video")]
     pre = strip_preprocessing(image_clf.meta.image_preprocessing(), deployments or {},
@@ -59,7 +60,7 @@ def run_camera(p: PredictParams, media: list[dict], root: Path, image_clf: Class
     return attach_events(result, cam_media, image_clf, catalogue, p.event_gap_s, p.top_k)
 
 
-def run(p: PredictParams, media: list[dict], root: Path, image_clf: Classifier,
+def run(p: PredictParams, media: list[dict], root: Path, image_clf: Classifier | OnnxClassifier,
         catalogue: Catalogue, deployments: dict[str, DeploymentSettings] | None = None,
         ) -> tuple[list[Prediction], list[dict]]:
     """Classify the station images and videos of ``media``; one unreadable file is recorded and
@@ -75,13 +76,15 @@ def run(p: PredictParams, media: list[dict], root: Path, image_clf: Classifier,
 def main(params: Path = Path("params.yaml"), media: Path = Path("data/interim/stations/media.csv"),
          root: Path = Path("data/raw/stations"), artifacts: Path = Path("artifacts"),
          out: Path = Path("data/predictions"), report: Path = Path("reports/predict.json")) -> None:
-    """Predict species for the station images and videos with the image bundle."""
+    """Predict species for the station images and videos with the image bundle's ONNX export."""
     setup_logging()
     params_all = load_params(params)
     prm = params_all.predict
     rows = read_csv(media)
     catalogue = Catalogue.load()
-    cam = run_camera(prm, rows, root, Classifier.load(artifacts / "image_model"), catalogue, params_all.deployments)
+    # the ONNX export (stage export_images): classified on ONNX Runtime, PyTorch is never loaded here
+    clf = OnnxClassifier.load(artifacts / "image_model_onnx", prm.threads)
+    cam = run_camera(prm, rows, root, clf, catalogue, params_all.deployments)
     preds = cam.predictions
     rejected = [dataclasses.asdict(r) for r in cam.rejected]
     write_csv(out / "detections.csv", preds, PREDICTION_FIELDS)

@@ -38,7 +38,7 @@ from models.inference.audio_events import (
 )
 from models.inference.audio_outputs import write_recording_tables
 from models.inference.detect import classify_windows
-from models.learning.audio_onnx import OnnxClassifier
+from models.learning.onnx_bundle import OnnxClassifier
 from models.media.errors import MediaError
 from models.media.tables import REJECTION_FIELDS, read_csv, write_csv
 from models.taxonomy.catalogue import Catalogue

@@ -1,4 +1,4 @@
-"""The ONNX inference path of recordings gives the PyTorch bundle's results without loading PyTorch."""
+"""The ONNX inference path of images and recordings gives the PyTorch bundle's results without loading PyTorch."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from models.inference.detect import classify_windows
-from models.learning.audio_onnx import OnnxClassifier, export_onnx
 from models.learning.bundle import BundleMeta, Classifier, save_bundle
 from models.learning.classifier import create_classifier
+from models.learning.onnx_bundle import OnnxClassifier, export_onnx, load_classifier
 from models.media.audio import AudioPreprocessing, mel_filterbank
 from models.media.errors import BiodivError
 from models.taxonomy.catalogue import Catalogue
@@ -86,7 +86,7 @@ def test_recording_through_onnx_equals_pytorch(exported, cases):
 
 def test_not_an_export_is_a_clear_error(exported, tmp_path):
     bundle, _ = exported
-    with pytest.raises(BiodivError, match="not an ONNX audio export"):
+    with pytest.raises(BiodivError, match="not an ONNX export"):
         OnnxClassifier.load(bundle)
 
 
@@ -95,7 +95,7 @@ def test_the_recording_path_loads_no_pytorch(exported, cases):
     code = f"""
 import sys
 from pathlib import Path
-from models.learning.audio_onnx import OnnxClassifier
+from models.learning.onnx_bundle import OnnxClassifier
 from models.taxonomy.catalogue import Catalogue
 from pipeline.params import PredictAudioParams
 from pipeline.stages import predict_audio
@@ -131,3 +131,64 @@ def test_tampered_export_is_refused_with_both_figures(exported, tmp_path):
         f.write(b"\0")
     with pytest.raises(BiodivError, match=r"SHA-256 is [0-9a-f]{64} but bundle.json records [0-9a-f]{64}"):
         OnnxClassifier.load(weights)
+
+
+IMAGE_PRE = {"size_px": 48, "crop_top_frac": 0.0, "crop_bottom_frac": 0.0, "mean": [0.502] * 3, "std": [0.502] * 3}
+
+
+@pytest.fixture(scope="module")
+def exported_image(tmp_path_factory) -> tuple[Path, Path]:
+    """A seeded random image bundle (48 px, the weights card's normalisation, temperature 1.3) and its export."""
+    root = tmp_path_factory.mktemp("onnx_image")
+    torch.manual_seed(5)
+    model, _ = create_classifier("mobilenetv3_small_050", len(LABELS), 3, "none")
+    save_bundle(root / "bundle", model, BundleMeta(modality="image", arch="mobilenetv3_small_050", in_chans=3,
+                                                   labels=LABELS, preprocessing=dict(IMAGE_PRE), temperature=1.3,
+                                                   decision={"blank_threshold": 0.7}))
+    export_onnx(root / "bundle", root / "onnx")
+    return root / "bundle", root / "onnx"
+
+
+def test_image_export_gives_the_bundles_probabilities_and_decisions(exported_image):
+    bundle, onnx_dir = exported_image
+    torch_clf, onnx_clf = load_classifier(bundle), load_classifier(onnx_dir)
+    assert isinstance(torch_clf, Classifier) and isinstance(onnx_clf, OnnxClassifier)
+    assert onnx_clf.filterbank is None and not (onnx_dir / "mel.npy").exists()
+    assert onnx_clf.meta.decision == {"blank_threshold": 0.7} and onnx_clf.meta.temperature == 1.3
+    rng = np.random.default_rng(1)
+    pre = onnx_clf.meta.image_preprocessing()
+    batch = pre.normalise(rng.integers(0, 256, (40, 48, 48, 3), dtype=np.uint8))
+    a, b = torch_clf.predict(batch), onnx_clf.predict(batch, batch_size=16)
+    assert a.shape == b.shape == (40, 3)
+    assert np.abs(a - b).max() < 1e-4
+    assert (a.argmax(1) == b.argmax(1)).mean() == 1.0  # top-1 agreement
+
+
+def test_the_image_path_loads_no_pytorch(exported_image, tmp_path):
+    import cv2
+
+    _, onnx_dir = exported_image
+    rng = np.random.default_rng(2)
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.jpg"), rng.integers(0, 256, (60, 80, 3), dtype=np.uint8))
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    code = f"""
+import sys
+from pathlib import Path
+from models.learning.onnx_bundle import load_classifier
+from models.taxonomy.catalogue import Catalogue
+from pipeline.params import PredictParams
+from pipeline.stages import predict
+media = [{{"mediaID": f"m{{i}}", "deploymentID": "d", "stationID": "s", "filePath": f"{{i}}.jpg", "modality": "image",
+          "timestamp": ""}} for i in range(3)]
+media.append({{"mediaID": "bad", "deploymentID": "d", "stationID": "s", "filePath": "bad.jpg", "modality": "image",
+              "timestamp": ""}})
+cam = predict.run_camera(PredictParams(decode_workers=0), media, Path({str(tmp_path)!r}),
+                         load_classifier({str(onnx_dir)!r}), Catalogue.load())
+assert len(cam.predictions) == 3 and [r.filePath for r in cam.rejected] == ["bad.jpg"], cam
+loaded = sorted(m for m in ("torch", "timm", "torchvision") if m in sys.modules)
+print("LOADED", loaded)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "LOADED []" in out.stdout
