@@ -4,10 +4,12 @@ One uvicorn worker process (so its RSS is the service's memory) serves a tiny im
 (or ``--database-url``) database. ``--clients`` threads each loop: with probability ``--write-share`` a
 write (an upload of a new JPEG, or a review of an uploaded detection), otherwise a read (detections with
 filters and paging, events, stations, species counts, a media item), then a short think time. The
-service's RSS (``/proc/<pid>`` through psutil) is sampled every ``--sample-s`` seconds.
+service's RSS (``/proc/<pid>`` through psutil) and its anonymous part (``RssAnon`` of ``/proc/<pid>/status``:
+heap and stacks, without the file pages of SQLite's memory-mapped database, which grow with the data and
+are the kernel's to reclaim) are sampled every ``--sample-s`` seconds.
 
-Prints the RSS samples, requests and errors per minute, and the RSS growth from the end of the warm-up
-(``--warmup-s``) to the end: the goal is under 10 % and no errors (5xx or connection errors). Exit 1 otherwise.
+Prints the samples, and the RSS and anonymous-RSS growth from the end of the warm-up (``--warmup-s``) to the
+end: the goal is RSS growth under 10 % and no errors (5xx or connection errors). Exit 1 otherwise.
 Usage::
 
     python benchmarks/soak.py                        # 10 minutes, 50 clients
@@ -104,24 +106,35 @@ def main(duration_s: float = 600.0, warmup_s: float = 120.0, clients: int = 50, 
             t0 = time.monotonic()
             for t in threads:
                 t.start()
-            samples: list[tuple[float, float, int, int]] = []
+            samples: list[tuple[float, float, int, int, float]] = []
+
+            def anon_mib() -> float:
+                for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                    if line.startswith("RssAnon:"):
+                        return int(line.split()[1]) / 1024
+                return float("nan")
+
             while time.monotonic() < stop:
                 time.sleep(sample_s)
                 with lock:
                     done = counts["reads"] + counts["writes"]
                     errs = counts["errors"]
-                samples.append((time.monotonic() - t0, server.memory_info().rss / 2**20, done, errs))
-                t, rss, n, e = samples[-1]
-                print(f"t={t:6.0f} s  RSS {rss:7.1f} MiB  requests {n:7d}  errors {e}", flush=True)
+                samples.append((time.monotonic() - t0, server.memory_info().rss / 2**20, done, errs, anon_mib()))
+                t, rss, n, e, anon = samples[-1]
+                print(f"t={t:6.0f} s  RSS {rss:7.1f} MiB (anonymous {anon:7.1f})  requests {n:7d}  errors {e}",
+                      flush=True)
             for t in threads:
                 t.join(60)
     after = [s for s in samples if s[0] >= warmup_s] or samples
     base_rss, end_rss = after[0][1], statistics.mean(s[1] for s in after[-3:])
     growth = (end_rss - base_rss) / base_rss
+    base_anon, end_anon = after[0][4], statistics.mean(s[4] for s in after[-3:])
     total = counts["reads"] + counts["writes"]
     print(f"\n{clients} clients, {duration_s:.0f} s: {total} requests ({total / duration_s:.1f}/s; "
           f"{counts['writes']} writes, {counts['busy']} answered 503 busy), {counts['errors']} errors")
     print(f"RSS after warm-up {base_rss:.1f} MiB, at the end {end_rss:.1f} MiB: growth {growth:+.1%} (goal < 10 %)")
+    print(f"anonymous RSS after warm-up {base_anon:.1f} MiB, at the end {end_anon:.1f} MiB: "
+          f"growth {(end_anon - base_anon) / base_anon:+.1%}")
     for e in errors:
         print("  error:", e)
     raise typer.Exit(0 if growth < 0.10 and counts["errors"] == 0 else 1)
