@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.inference.checkpoint import Checkpoint
 from models.inference.decision import policy_for
 from models.inference.detect import Prediction, classify_frames
 from models.inference.events import EventRecord, build_events
@@ -108,7 +109,8 @@ def classify_camera_media(classifier: Classifier, media: list[dict], root: str |
                           k: int = 3, batch_size: int = 32, workers: int = 2,
                           preprocessing: Mapping[str, ImagePreprocessing] | None = None,
                           video_rate_hz: float = 1.0, video_max_frames: int = 300,
-                          progress: Callable[[Iterable], Iterable] = iter) -> CameraResult:
+                          progress: Callable[[Iterable], Iterable] = iter,
+                          checkpoint: Checkpoint | None = None) -> CameraResult:
     """Classify the images and videos of a media index.
 
     Args:
@@ -124,6 +126,9 @@ def classify_camera_media(classifier: Classifier, media: list[dict], root: str |
             in it use the bundle's.
         video_rate_hz, video_max_frames: frame sampling (see ``models.media.video.sample_frames``).
         progress: wraps the image iterator (e.g. ``tqdm``).
+        checkpoint: resumable batch (``models.inference.checkpoint``): media it already holds are not
+            classified again (their predictions and probabilities are taken from it), and every media item
+            finished here is appended to it as soon as all its frames are classified.
 
     Returns:
         Predictions (images in input order, then videos), their probabilities and the rejections.
@@ -136,38 +141,76 @@ def classify_camera_media(classifier: Classifier, media: list[dict], root: str |
         return pre_of.get(m.get("deploymentID", ""), base)
 
     out = CameraResult()
-    probs: list[np.ndarray] = []
+    n_labels = len(classifier.labels)
+    done = checkpoint.load() if checkpoint is not None else {}
+    if done:
+        log.info("resuming: %d media already classified by %s (checkpoint %s)", len(done),
+                 classifier.meta.model_version, checkpoint.path)
+    # results per media item, in input order: resumed ones now, the others as their frames are classified
+    results: dict[str, list] = {m["mediaID"]: [d.predictions, [d.probs] if d.predictions else [], d.rejection]
+                                for m in media if (d := done.get(m["mediaID"])) is not None}
+    frames_left: dict[str, int] = {}
     frames: list[tuple[dict, np.ndarray, float]] = []
 
-    def flush() -> None:
-        if frames:
-            preds, p = classify_frames(classifier, [f[0] for f in frames], [f[1] for f in frames],
-                                       [f[2] for f in frames], catalogue, k, batch_size)
-            out.predictions.extend(preds)
-            probs.append(p)
-            frames.clear()
+    def finish(m: dict, rejection: Rejection | None = None) -> None:
+        entry = results.setdefault(m["mediaID"], [[], [], None])
+        entry[2] = rejection
+        if checkpoint is not None:
+            p = np.concatenate(entry[1]) if entry[1] else np.zeros((0, n_labels), np.float32)
+            checkpoint.add(m["mediaID"], entry[0], p, rejection)
 
-    images = [m for m in media if m.get("modality") == "image"]
+    def flush() -> None:
+        if not frames:
+            return
+        preds, p = classify_frames(classifier, [f[0] for f in frames], [f[1] for f in frames],
+                                   [f[2] for f in frames], catalogue, k, batch_size)
+        for i, (m, _, _) in enumerate(frames):
+            entry = results.setdefault(m["mediaID"], [[], [], None])
+            entry[0].append(preds[i])
+            entry[1].append(p[i : i + 1])
+            frames_left[m["mediaID"]] -= 1
+            if frames_left[m["mediaID"]] == 0:
+                finish(m)
+        frames.clear()
+
+    images = [m for m in media if m.get("modality") == "image" and m["mediaID"] not in done]
     items = [(pre_for(m), str(root / m["filePath"]), m["filePath"]) for m in images]
     for m, px in progress(zip(images, _decoded(items, workers, 4 * batch_size), strict=True)):
         if isinstance(px, MediaError):
-            out.rejected.append(Rejection(m["filePath"], px.reason, px.detail))
+            finish(m, Rejection(m["filePath"], px.reason, px.detail))
             continue
+        frames_left[m["mediaID"]] = 1
         frames.append((m, px, 0.0))
         if len(frames) >= batch_size:
             flush()
-    for m in (m for m in media if m.get("modality") == "video"):
+    for m in (m for m in media if m.get("modality") == "video" and m["mediaID"] not in done):
         try:
             sampled = sample_frames(root / m["filePath"], video_rate_hz, video_max_frames, pre_for(m).frame_pixels)
         except MediaError as exc:
-            out.rejected.append(Rejection(m["filePath"], exc.reason, exc.detail))
+            finish(m, Rejection(m["filePath"], exc.reason, exc.detail))
             continue
+        if not sampled:
+            finish(m)
+            continue
+        frames_left[m["mediaID"]] = len(sampled)
         for f in sampled:
             frames.append((m, f.pixels, f.time_s))
             if len(frames) >= batch_size:
                 flush()
     flush()
-    out.probs = np.concatenate(probs) if probs else np.zeros((0, len(classifier.labels)), np.float32)
+    if checkpoint is not None:
+        checkpoint.close()
+    probs: list[np.ndarray] = []
+    order = [m for m in media if m.get("modality") == "image"] + [m for m in media if m.get("modality") == "video"]
+    for m in order:
+        entry = results.get(m["mediaID"])
+        if entry is None:
+            continue
+        if entry[2] is not None:
+            out.rejected.append(entry[2])
+        out.predictions.extend(entry[0])
+        probs.extend(entry[1])
+    out.probs = np.concatenate(probs) if probs else np.zeros((0, n_labels), np.float32)
     for r in out.rejected:
         log.warning("not classified: %s (%s: %s)", r.filePath, r.reason, r.detail)
     return out

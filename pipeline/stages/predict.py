@@ -21,6 +21,7 @@ from pathlib import Path
 import typer
 
 from models.inference.camtrap import CameraResult, attach_events, classify_camera_media
+from models.inference.checkpoint import Checkpoint
 from models.inference.detect import PREDICTION_FIELDS, Prediction
 from models.inference.events import EVENT_FIELDS
 from models.learning.bundle import Classifier
@@ -49,14 +50,16 @@ def strip_preprocessing(base: ImagePreprocessing, deployments: dict[str, Deploym
 
 
 def run_camera(p: PredictParams, media: list[dict], root: Path, image_clf: Classifier | OnnxClassifier,
-               catalogue: Catalogue, deployments: dict[str, DeploymentSettings] | None = None) -> CameraResult:
-    """Classify the station images and videos and group them into events; bad files are recorded."""
+               catalogue: Catalogue, deployments: dict[str, DeploymentSettings] | None = None,
+               checkpoint: Checkpoint | None = None) -> CameraResult:
+    """Classify the station images and videos and group them into events; bad files are recorded. With a
+    ``checkpoint`` an interrupted run resumes where it stopped (``models.inference.checkpoint``)."""
     cam_media = [m for m in media if m["modality"] in ("image", "video")]
     pre = strip_preprocessing(image_clf.meta.image_preprocessing(), deployments or {},
                               {m.get("deploymentID", "") for m in cam_media})
     result = classify_camera_media(image_clf, cam_media, root, catalogue, p.top_k, p.batch_size, p.decode_workers,
                                    pre, p.video_frame_rate_hz, p.video_max_frames,
-                                   progress=lambda it: progress(it, "images"))
+                                   progress=lambda it: progress(it, "images"), checkpoint=checkpoint)
     return attach_events(result, cam_media, image_clf, catalogue, p.event_gap_s, p.top_k)
 
 
@@ -75,8 +78,10 @@ def run(p: PredictParams, media: list[dict], root: Path, image_clf: Classifier |
 
 def main(params: Path = Path("params.yaml"), media: Path = Path("data/interim/stations/media.csv"),
          root: Path = Path("data/raw/stations"), artifacts: Path = Path("artifacts"),
-         out: Path = Path("data/predictions"), report: Path = Path("reports/predict.json")) -> None:
-    """Predict species for the station images and videos with the image bundle's ONNX export."""
+         out: Path = Path("data/predictions"), report: Path = Path("reports/predict.json"),
+         checkpoint: Path = Path("data/interim/predict.checkpoint.jsonl")) -> None:
+    """Predict species for the station images and videos with the image bundle's ONNX export. Killed half-way,
+    the next run resumes from ``checkpoint`` (media classified by the same model version are not redone)."""
     setup_logging()
     params_all = load_params(params)
     prm = params_all.predict
@@ -84,7 +89,8 @@ def main(params: Path = Path("params.yaml"), media: Path = Path("data/interim/st
     catalogue = Catalogue.load()
     # the ONNX export (stage export_images): classified on ONNX Runtime, PyTorch is never loaded here
     clf = OnnxClassifier.load(artifacts / "image_model_onnx", prm.threads)
-    cam = run_camera(prm, rows, root, clf, catalogue, params_all.deployments)
+    ckpt = Checkpoint(checkpoint, clf.meta.model_version)
+    cam = run_camera(prm, rows, root, clf, catalogue, params_all.deployments, ckpt)
     preds = cam.predictions
     rejected = [dataclasses.asdict(r) for r in cam.rejected]
     write_csv(out / "detections.csv", preds, PREDICTION_FIELDS)
@@ -96,6 +102,7 @@ def main(params: Path = Path("params.yaml"), media: Path = Path("data/interim/st
                         "blank": sum(x.observationType == "blank" for x in preds),
                         "events": len(cam.events),
                         "blank_events": sum(e.observationType == "blank" for e in cam.events)})
+    ckpt.remove()  # every output is written: the next run starts afresh
 
 
 if __name__ == "__main__":
