@@ -194,3 +194,16 @@ def test_expected_calibration_error():
     assert expected_calibration_error(np.eye(3), np.arange(3)) == 0.0
     with pytest.raises(ValueError):
         expected_calibration_error(probs, np.array([0, 1]))
+
+
+def test_per_source_results_show_a_model_that_names_the_camera():
+    from pipeline.stages.evaluate import per_source, split_metrics
+
+    truth = ["Sus scrofa", "Bos taurus", "Sus scrofa", "Sus scrofa", "Bos taurus"]
+    pred = ["Sus scrofa", "Bos taurus", "vehicle", "vehicle", "vehicle"]
+    src = ["camA", "camA", "camB", "camB", "camB"]
+    out = per_source(truth, pred, src)
+    assert out == {"camA": {"n": 2, "accuracy": 1.0, "most_predicted": "Bos taurus", "most_predicted_share": 0.5},
+                   "camB": {"n": 3, "accuracy": 0.0, "most_predicted": "vehicle", "most_predicted_share": 1.0}}
+    head, detail = split_metrics({"test": {"n": 5, "per_class": {}}, "per_source": out, "ece": 0.1})
+    assert "per_source" not in head and detail["per_source"] == out and head["ece"] == 0.1

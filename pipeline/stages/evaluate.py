@@ -3,7 +3,8 @@
 Writes ``reports/eval_<modality>.json`` (DVC metrics: accuracy, macro-F1, invasive-species
 recall, expected calibration error ``ece``, and ``decision``: the outcome shares of the one decision
 path on the test split, ``models.inference.decision.score_decisions``),
-``reports/eval_<modality>_per_class.json`` (precision / recall / F1 / support per class)
+``reports/eval_<modality>_per_class.json`` (precision / recall / F1 / support per class, accuracy and the most
+predicted label per data source, and the labels whose training items all come from one source)
 and ``reports/confusion_<modality>.csv`` (``actual,predicted`` rows, a DVC confusion plot). Audio is
 scored per window and per recording (window probabilities averaged).
 """
@@ -33,11 +34,17 @@ def _report_dict(rep: Report) -> dict:
                                     "f1": round(c.f1, 4), "support": c.support} for c in rep.per_class}}
 
 
+#: Detail tables kept out of the headline metrics file (``dvc metrics show`` stays readable).
+DETAIL_KEYS = ("per_source", "single_source_labels")
+
+
 def split_metrics(metrics: dict) -> tuple[dict, dict]:
-    """Headline numbers (for ``dvc metrics``) and the per-class tables, as two dicts."""
+    """Headline numbers (for ``dvc metrics``) and the detail tables (per class, per source), as two dicts."""
     head, per_class = {}, {}
     for key, value in metrics.items():
-        if isinstance(value, dict) and "per_class" in value:
+        if key in DETAIL_KEYS:
+            per_class[key] = value
+        elif isinstance(value, dict) and "per_class" in value:
             per_class[key] = value["per_class"]
             head[key] = {k: v for k, v in value.items() if k != "per_class"}
         else:
@@ -59,6 +66,21 @@ def blank_metrics(y_true: list[str], y_pred: list[str], groups: list[str]) -> di
     ev = list(events.values())
     per_event = binary_scores([all(t == BLANK for t, _ in e) for e in ev], [all(p == BLANK for _, p in e) for e in ev])
     return {"per_image": per_image, "per_event": {**per_event, "events": len(ev)}}
+
+
+def per_source(y_true: list[str], y_pred: list[str], sources: list[str]) -> dict:
+    """Test items, accuracy and the most frequent predicted label per data source (``source`` of the media
+    index: the repository or camera network the images came from), so that a model good on one source and
+    poor on another, or one that names a source rather than a species, shows."""
+    out: dict[str, dict] = {}
+    for src in sorted(set(sources)):
+        idx = [i for i, s in enumerate(sources) if s == src]
+        preds = [y_pred[i] for i in idx]
+        top = min(set(preds), key=lambda lb: (-preds.count(lb), lb)) if preds else ""  # ties: first by name
+        right = sum(y_true[i] == y_pred[i] for i in idx)
+        out[src or "(unknown)"] = {"n": len(idx), "accuracy": round(right / len(idx), 4), "most_predicted": top,
+                                   "most_predicted_share": round(preds.count(top) / len(idx), 4)}
+    return out
 
 
 def run(modality: str, bundle: Path, processed: Path, catalogue: Catalogue) -> tuple[dict, list[tuple[str, str]]]:
@@ -91,6 +113,13 @@ def run(modality: str, bundle: Path, processed: Path, catalogue: Catalogue) -> t
                                                                        dtype=int)), 4),
                # what users see: the one decision path (thresholds, roll-up, unknown, blank, privacy)
                "decision": score_decisions(policy_for(clf, catalogue), probs, y_true)}
+    metrics["per_source"] = per_source(y_true, y_pred, [index[i].get("source", "") for i in keep])
+    train_sources: dict[str, set[str]] = {}
+    for r in index:
+        if split_of.get(r["mediaID"]) == "train":
+            train_sources.setdefault(r["label"], set()).add(r.get("source", ""))
+    # a class learnt from one source only may be learnt as "that source's camera" (a confound)
+    metrics["single_source_labels"] = sorted(lb for lb, src in train_sources.items() if len(src) == 1)
     if modality == "image":
         group_of = {r["mediaID"]: r["group"] for r in split_rows}
         metrics["blank"] = blank_metrics(y_true, y_pred, [group_of.get(index[i]["mediaID"], "") for i in keep])
