@@ -83,8 +83,12 @@ def per_source(y_true: list[str], y_pred: list[str], sources: list[str]) -> dict
     return out
 
 
-def run(modality: str, bundle: Path, processed: Path, catalogue: Catalogue) -> tuple[dict, list[tuple[str, str]]]:
+def run(modality: str, bundle: Path, processed: Path, catalogue: Catalogue,
+        sources: dict[str, str] | None = None) -> tuple[dict, list[tuple[str, str]]]:
     """Score the bundle on the test split.
+
+    ``sources`` maps ``mediaID`` to its data source (the ``source`` column of the labelled set's media index,
+    ``data/interim/<dataset>/media.csv``) for the per-source results.
 
     Returns:
         ``(metrics, pairs)`` where ``pairs`` are ``(actual, predicted)`` labels per test item.
@@ -113,11 +117,12 @@ def run(modality: str, bundle: Path, processed: Path, catalogue: Catalogue) -> t
                                                                        dtype=int)), 4),
                # what users see: the one decision path (thresholds, roll-up, unknown, blank, privacy)
                "decision": score_decisions(policy_for(clf, catalogue), probs, y_true)}
-    metrics["per_source"] = per_source(y_true, y_pred, [index[i].get("source", "") for i in keep])
+    source_of = sources or {}
+    metrics["per_source"] = per_source(y_true, y_pred, [source_of.get(index[i]["mediaID"], "") for i in keep])
     train_sources: dict[str, set[str]] = {}
     for r in index:
         if split_of.get(r["mediaID"]) == "train":
-            train_sources.setdefault(r["label"], set()).add(r.get("source", ""))
+            train_sources.setdefault(r["label"], set()).add(source_of.get(r["mediaID"], ""))
     # a class learnt from one source only may be learnt as "that source's camera" (a confound)
     metrics["single_source_labels"] = sorted(lb for lb, src in train_sources.items() if len(src) == 1)
     if modality == "image":
@@ -135,10 +140,13 @@ def run(modality: str, bundle: Path, processed: Path, catalogue: Catalogue) -> t
 
 
 def main(modality: str = typer.Argument(..., help="image or audio"), artifacts: Path = Path("artifacts"),
-         processed: Path = Path("data/processed"), reports: Path = Path("reports")) -> None:
+         processed: Path = Path("data/processed"), reports: Path = Path("reports"),
+         interim: Path = Path("data/interim")) -> None:
     """Evaluate the ``image`` or ``audio`` bundle on its test split."""
     setup_logging()
-    metrics, pairs = run(modality, artifacts / f"{modality}_model", processed, Catalogue.load())
+    index = interim / ("camera_traps" if modality == "image" else "acoustic") / "media.csv"
+    sources = {r["mediaID"]: r.get("source", "") for r in read_csv(index)} if index.is_file() else None
+    metrics, pairs = run(modality, artifacts / f"{modality}_model", processed, Catalogue.load(), sources)
     head, per_class = split_metrics(metrics)
     write_json(reports / f"eval_{modality}.json", head)
     write_json(reports / f"eval_{modality}_per_class.json", per_class)
