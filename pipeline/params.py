@@ -104,6 +104,10 @@ class PredictParams(_Strict):
     video_max_frames: int = Field(300, ge=1)       # at most this many frames per video
     event_gap_s: float = Field(60, ge=0)           # media of one deployment closer than this form one event
     threads: int = Field(2, ge=1)                  # ONNX Runtime intra-op threads
+    engine: Literal["local", "ray"] = "local"      # ray: Ray Data actors (pipeline/ray_engine.py)
+    ray_address: str | None = None                 # a Ray cluster; None: RAY_ADDRESS, else a local instance
+    ray_actors: int = Field(1, ge=1)               # classifier actors
+    ray_cpus_per_actor: float = Field(0.5, gt=0)   # leave CPU for Ray's read tasks (a full pool hangs)
 
 
 class DeploymentSettings(_Strict):

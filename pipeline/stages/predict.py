@@ -51,15 +51,26 @@ def strip_preprocessing(base: ImagePreprocessing, deployments: dict[str, Deploym
 
 def run_camera(p: PredictParams, media: list[dict], root: Path, image_clf: Classifier | OnnxClassifier,
                catalogue: Catalogue, deployments: dict[str, DeploymentSettings] | None = None,
-               checkpoint: Checkpoint | None = None) -> CameraResult:
+               checkpoint: Checkpoint | None = None, bundle: Path | None = None) -> CameraResult:
     """Classify the station images and videos and group them into events; bad files are recorded. With a
-    ``checkpoint`` an interrupted run resumes where it stopped (``models.inference.checkpoint``)."""
+    ``checkpoint`` an interrupted run resumes where it stopped (``models.inference.checkpoint``). With
+    ``p.engine == "ray"`` the media are classified by Ray Data actors loading ``bundle`` (``pipeline.ray_engine``),
+    with the same core functions and results."""
     cam_media = [m for m in media if m["modality"] in ("image", "video")]
     pre = strip_preprocessing(image_clf.meta.image_preprocessing(), deployments or {},
                               {m.get("deploymentID", "") for m in cam_media})
-    result = classify_camera_media(image_clf, cam_media, root, catalogue, p.top_k, p.batch_size, p.decode_workers,
-                                   pre, p.video_frame_rate_hz, p.video_max_frames,
-                                   progress=lambda it: progress(it, "images"), checkpoint=checkpoint)
+    if p.engine == "ray":
+        from pipeline.ray_engine import classify_camera_media_ray
+
+        if bundle is None:
+            raise ValueError("predict.engine ray needs the bundle folder (its actors load it themselves)")
+        result = classify_camera_media_ray(bundle, cam_media, root, p.top_k, p.batch_size, pre,
+                                           p.video_frame_rate_hz, p.video_max_frames, p.ray_actors,
+                                           p.ray_cpus_per_actor, p.ray_address, checkpoint)
+    else:
+        result = classify_camera_media(image_clf, cam_media, root, catalogue, p.top_k, p.batch_size,
+                                       p.decode_workers, pre, p.video_frame_rate_hz, p.video_max_frames,
+                                       progress=lambda it: progress(it, "images"), checkpoint=checkpoint)
     return attach_events(result, cam_media, image_clf, catalogue, p.event_gap_s, p.top_k)
 
 
@@ -90,7 +101,7 @@ def main(params: Path = Path("params.yaml"), media: Path = Path("data/interim/st
     # the ONNX export (stage export_images): classified on ONNX Runtime, PyTorch is never loaded here
     clf = OnnxClassifier.load(artifacts / "image_model_onnx", prm.threads)
     ckpt = Checkpoint(checkpoint, clf.meta.model_version)
-    cam = run_camera(prm, rows, root, clf, catalogue, params_all.deployments, ckpt)
+    cam = run_camera(prm, rows, root, clf, catalogue, params_all.deployments, ckpt, artifacts / "image_model_onnx")
     preds = cam.predictions
     rejected = [dataclasses.asdict(r) for r in cam.rejected]
     write_csv(out / "detections.csv", preds, PREDICTION_FIELDS)

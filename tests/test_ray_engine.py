@@ -1,0 +1,81 @@
+"""The Ray engine (``predict.engine: ray``) gives the local engine's predictions for the same media, with corrupt
+files as rejection rows, on one session-scoped local Ray instance bound to 127.0.0.1."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from models.inference.camtrap import classify_camera_media
+from models.learning.bundle import BundleMeta, save_bundle
+from models.learning.classifier import create_classifier
+from models.learning.onnx_bundle import export_onnx, load_classifier
+from models.taxonomy.catalogue import Catalogue
+
+ray = pytest.importorskip("ray")
+LABELS = ["Lithobates catesbeianus", "Sus scrofa", "blank"]
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    from pipeline.ray_engine import init_ray
+
+    init_ray(num_cpus=2)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def drop(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ray")
+    torch.manual_seed(1)
+    model, _ = create_classifier("mobilenetv3_small_050", len(LABELS), 3, "none")
+    save_bundle(root / "bundle", model, BundleMeta(
+        modality="image", arch="mobilenetv3_small_050", in_chans=3, labels=LABELS,
+        preprocessing={"size_px": 48, "crop_top_frac": 0.0, "crop_bottom_frac": 0.0,
+                       "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}))
+    export_onnx(root / "bundle", root / "onnx")
+    rng = np.random.default_rng(0)
+    media = []
+    for i in range(40):
+        cv2.imwrite(str(root / f"{i}.jpg"), rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+        media.append({"mediaID": f"m{i:02d}", "deploymentID": "d", "stationID": "s", "filePath": f"{i}.jpg",
+                      "modality": "image", "timestamp": f"2024-05-01T10:00:{i:02d}+08:00", "timestampIssues": ""})
+    (root / "5.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (root / "6.jpg").write_bytes(b"")
+    return root, media
+
+
+def test_ray_engine_equals_the_local_engine_with_rejection_rows(local_ray, drop):
+    from pipeline.ray_engine import classify_camera_media_ray
+
+    root, media = drop
+    local = classify_camera_media(load_classifier(root / "onnx"), media, root, Catalogue.load(), 3, 8, 0)
+    distributed = classify_camera_media_ray(root / "onnx", media, root, 3, 8, actors=2, cpus_per_actor=0.5)
+    assert [dataclasses.asdict(p) for p in distributed.predictions] == [dataclasses.asdict(p)
+                                                                         for p in local.predictions]
+    assert len(distributed.predictions) == 38
+    assert np.array_equal(distributed.probs, local.probs)
+    assert sorted((r.filePath, r.reason) for r in distributed.rejected) == sorted(
+        (r.filePath, r.reason) for r in local.rejected)
+    assert {r.filePath for r in distributed.rejected} == {"5.jpg", "6.jpg"}
+
+
+def test_ray_engine_resumes_from_a_checkpoint(local_ray, drop, tmp_path):
+    from models.inference.checkpoint import Checkpoint
+    from pipeline.ray_engine import classify_camera_media_ray
+
+    root, media = drop
+    clf = load_classifier(root / "onnx")
+    ck = Checkpoint(tmp_path / "c.jsonl", clf.meta.model_version)
+    first = classify_camera_media(clf, media[:15], root, Catalogue.load(), 3, 8, 0, checkpoint=ck)
+    assert len(first.predictions) == 13  # 5.jpg and 6.jpg rejected
+    full = classify_camera_media_ray(root / "onnx", media, root, 3, 8, checkpoint=ck)
+    local = classify_camera_media(clf, media, root, Catalogue.load(), 3, 8, 0)
+    assert [p.mediaID for p in full.predictions] == [p.mediaID for p in local.predictions]
+    assert np.array_equal(full.probs, local.probs)
+    assert len(Checkpoint(tmp_path / "c.jsonl", clf.meta.model_version).load()) == 40  # every media, once
