@@ -125,7 +125,8 @@ def classify_camera_media_ray(bundle: str | Path, media: list[dict], root: str |
     if items:
         init_ray(address)
         ds = ray.data.from_items(items).map_batches(
-            ClassifyBatch, batch_size=batch_size, batch_format="numpy", num_cpus=cpus_per_actor, concurrency=actors,
+            ClassifyBatch, batch_size=batch_size, batch_format="numpy", num_cpus=cpus_per_actor,
+            compute=ray.data.ActorPoolStrategy(size=actors),
             fn_constructor_kwargs={"bundle": str(bundle), "root": str(root), "k": k, "batch_size": batch_size,
                                    "video_rate_hz": video_rate_hz, "video_max_frames": video_max_frames,
                                    "preprocessing": dict(preprocessing or {})})
