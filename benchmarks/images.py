@@ -5,7 +5,7 @@ then the training images):
 
 (a) our predict path end to end: ``models.inference.camtrap.classify_camera_media`` exactly as the predict
     stage calls it (file read, reduced-size JPEG decode in worker processes, info-strip crop,
-    batched model, prediction rows);
+    batched model on ONNX Runtime from the bundle's ONNX export, prediction rows);
 (b) the standard timm path with the same model and weights: ``PIL.Image.open(...).convert("RGB")``,
     the bundle's info strips cropped with ``Image.crop`` (so both paths classify the same part of the
     frame), then the transform ``timm.data.create_transform`` builds from the model's data config
@@ -18,7 +18,7 @@ over the files that warms the OS file cache. Prints images per second, the ratio
 resident memory (the variant's main process and, for (a), its largest decode worker) and how often
 (a) and (b) agree on the top-1 class.
 
-    python benchmarks/images.py [--bundle artifacts/image_model] [--repeat 3] [--training-limit 0]
+    python benchmarks/images.py [--bundle artifacts/image_model] [--onnx artifacts/image_model_onnx] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -80,14 +80,17 @@ def _peak_mb(workers: _WorkerPeak | None = None) -> tuple[float, float]:
 
 def _run_ours(bundle: str, files: list[str], repeat: int, workers: int, batch_size: int,
               oversample: float | None, threads: int, q) -> None:
-    import torch
+    import json
 
     from models.inference.camtrap import classify_camera_media
-    from models.learning.bundle import Classifier
+    from models.learning.onnx_bundle import load_classifier
     from models.taxonomy.catalogue import Catalogue
 
-    torch.set_num_threads(threads)
-    clf, cat = Classifier.load(bundle), Catalogue.load()
+    clf, cat = load_classifier(bundle, threads), Catalogue.load()  # the ONNX export when given: no PyTorch
+    if hasattr(clf, "model"):  # a PyTorch bundle
+        import torch
+
+        torch.set_num_threads(threads)
     pre = clf.meta.image_preprocessing()
     if oversample:
         pre = dataclasses.replace(pre, decode_oversample=oversample)
@@ -98,7 +101,7 @@ def _run_ours(bundle: str, files: list[str], repeat: int, workers: int, batch_si
     for _ in range(repeat):
         res = classify_camera_media(clf, media, "/", cat, 1, batch_size, workers, {"": pre})
     elapsed = time.perf_counter() - t0
-    top1 = {p.filePath: (p.scientificName or "blank") for p in res.predictions}
+    top1 = {p.filePath: json.loads(p.topK)[0][0] for p in res.predictions}  # the model's top-1, before decisions
     q.put({"elapsed": elapsed, "n": len(files) * repeat, "top1": [top1.get(f) for f in files],
            "rejected": len(res.rejected), "peak": _peak_mb(sampler), "decode_target_px": pre.decode_target_px})
 
@@ -158,11 +161,12 @@ def _child(target, *args) -> dict:
 
 
 def bench(name: str, bundle: str, files: list[str], repeat: int, workers: int, batch_size: int,
-          oversample: float | None = None, threads: int = 2) -> dict:
-    """Run (a), (b), (c) on ``files`` and print one block of figures; returns them."""
+          oversample: float | None = None, threads: int = 2, ours: str | None = None) -> dict:
+    """Run (a), (b), (c) on ``files`` and print one block of figures; returns them. (a) runs ``ours`` (the ONNX
+    export of ``bundle``, as the predict stage does) when given, else ``bundle``."""
     for f in files:  # warm the file cache so no variant pays for the first read
         Path(f).read_bytes()
-    a = _child(_run_ours, bundle, files, repeat, workers, batch_size, oversample, threads)
+    a = _child(_run_ours, ours or bundle, files, repeat, workers, batch_size, oversample, threads)
     b = _child(_run_timm, bundle, files, repeat, batch_size, threads)
     c = _child(_run_imread, files, repeat)
     ips = {k: v["n"] / v["elapsed"] for k, v in (("a", a), ("b", b), ("c", c))}
@@ -193,6 +197,8 @@ def _images_under(folder: Path) -> list[Path]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bundle", default=str(ROOT / "artifacts" / "image_model"))
+    ap.add_argument("--onnx", default=str(ROOT / "artifacts" / "image_model_onnx"),
+                    help="the bundle's ONNX export for (a), as the predict stage runs it ('' = the PyTorch bundle)")
     ap.add_argument("--stations", default=str(ROOT / "data" / "raw" / "stations"))
     ap.add_argument("--training", default=str(ROOT / "data" / "raw" / "camera_traps"))
     ap.add_argument("--training-limit", type=int, default=0, help="at most this many training images (0 = all)")
@@ -226,7 +232,8 @@ def main() -> None:
                         f"{args.full_res_min_width} px wide)", full), ("training images", training)):
         if files:
             bench(name, args.bundle, [str(f.resolve()) for f in files], args.repeat, args.workers, args.batch_size,
-                  args.decode_oversample, args.threads)
+                  args.decode_oversample, args.threads,
+                  args.onnx if args.onnx and Path(args.onnx, "model.onnx").is_file() else None)
 
 
 if __name__ == "__main__":
