@@ -25,7 +25,7 @@ install: $(VENV)/.installed
 run: install
 	dvc pull $(RAW)
 	dvc repro
-	dvc metrics show
+	$(PY) -m pipeline.summary   # `dvc metrics show` prints every figure as one wide table
 
 test: install
 	dvc pull -q $(RAW)

@@ -111,6 +111,7 @@ def main(params: Path = Path("params.yaml"), media: Path = Path("data/interim/st
     write_json(report, {"media": len(rows), "predictions": len(preds), "by_modality": by_mod,
                         "rejected": len(rejected), "invasive": sum(x.isInvasive for x in preds),
                         "blank": sum(x.observationType == "blank" for x in preds),
+                        "private": sum(x.observationType in ("human", "vehicle") for x in preds),
                         "events": len(cam.events),
                         "blank_events": sum(e.observationType == "blank" for e in cam.events)})
     ckpt.remove()  # every output is written: the next run starts afresh
