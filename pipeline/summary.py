@@ -43,7 +43,8 @@ def summary_lines(reports: Path) -> list[str]:
             lines.append(f"  answers: species right {_pct(d.get('species_correct'))}, wrong "
                          f"{_pct(d.get('species_wrong'))}; rolled up right {_pct(d.get('rollup_correct'))}, wrong "
                          f"{_pct(d.get('rollup_wrong'))}; unknown {_pct(d.get('unknown'))}; "
-                         f"blank {_pct(d.get('blank'))}; precision of the answers {d.get('precision_accepted') or 0:.3f}")
+                         f"blank {_pct(d.get('blank'))}; "
+                         f"precision of the answers {d.get('precision_accepted') or 0:.3f}")
     pred, audio, pub = (_load(reports / n) for n in ("predict.json", "predict_audio.json", "publish.json"))
     if pred:
         lines.append(f"station camera media: {pred.get('predictions', 0)} classified, {pred.get('rejected', 0)} "
