@@ -124,6 +124,9 @@ class AlertOut(BaseModel):
     cursor: str
     created: UtcDatetime
     detection: dict
+    status: str = Field("open", description="open, or withdrawn when a review corrected the detection")
+    withdrawn: UtcDatetime | None = None
+    withdrawnReason: str = ""
 
 
 

@@ -428,3 +428,33 @@ def test_upload_alerts_only_at_the_detection_threshold(client, uploader_headers,
     assert det["isInvasive"] is alerted
     ids = [a["detection"]["detectionID"] for a in client.get("/v1/alerts").json()["items"]]
     assert ids == ([det["detectionID"]] if alerted else [])
+
+
+def test_a_review_that_corrects_an_invasive_detection_withdraws_its_alert(client, uploader_headers, api_key, db,
+                                                                          deployments, monkeypatch):
+    import numpy as np
+
+    from models.learning.bundle import Classifier
+    from models.store.db import Alert
+
+    monkeypatch.setattr(Classifier, "predict", lambda self, batch, batch_size=64: np.tile([0.8, 0.1, 0.1],
+                                                                                           (len(batch), 1)))
+    r = upload(client, jpeg_bytes(62), "frog.jpg", "S1-cam", uploader_headers)
+    (det,) = r.json()["detections"]
+    (alert,) = client.get("/v1/alerts").json()["items"]
+    assert alert["status"] == "open" and alert["detection"]["classificationProbability"] == pytest.approx(0.8)
+    assert alert["detection"]["mediaID"] == det["mediaID"]  # the evidence
+    reviewer = api_key("reviewer", "Li Wei")
+    r = client.post(f"/v1/detections/{det['detectionID']}/review",
+                    json={"action": "correct", "scientificName": "Sus scrofa"}, headers=reviewer)
+    assert r.status_code == 200, r.text
+    (alert,) = client.get("/v1/alerts").json()["items"]
+    assert alert["status"] == "withdrawn" and alert["withdrawn"] is not None
+    assert alert["withdrawnReason"] == "review by Li Wei: animal Sus scrofa"
+    db.expire_all()
+    assert db.scalar(select(Alert.delivery)) == "cancelled"  # a webhook not yet sent is not sent
+    # confirming an invasive detection keeps its alert open
+    r = upload(client, jpeg_bytes(63), "frog2.jpg", "S1-cam", uploader_headers)
+    (det2,) = r.json()["detections"]
+    client.post(f"/v1/detections/{det2['detectionID']}/review", json={"action": "confirm"}, headers=reviewer)
+    assert [a["status"] for a in client.get("/v1/alerts").json()["items"]] == ["withdrawn", "open"]

@@ -115,6 +115,19 @@ def record_alerts(session: Session, detection_ids: Iterable[str] | None = None) 
     return len(rows)
 
 
+def withdraw_alerts(session: Session, detection_id: str, reason: str, now: datetime | None = None) -> int:
+    """Withdraw the open alerts of a detection that a reviewer corrected to something not invasive (in the
+    caller's transaction): ``status`` becomes ``withdrawn`` with when and why, and a webhook delivery that
+    has not happened yet is cancelled (``delivery`` ``cancelled``). Returns the number withdrawn. The alert
+    stays in the feed (readers that saw it learn it was withdrawn)."""
+    stamp = now or _now()
+    n = session.execute(update(Alert).where(Alert.detectionID == detection_id, Alert.status == "open")
+                        .values(status="withdrawn", withdrawn=stamp, withdrawnReason=reason[:512])).rowcount
+    session.execute(update(Alert).where(Alert.detectionID == detection_id, Alert.delivery == "pending")
+                    .values(delivery="cancelled", nextAttempt=None))
+    return int(n or 0)
+
+
 def encode_cursor(alert_id: int) -> str:
     """Opaque cursor for "after alert ``alert_id``" (URL-safe base64, no padding)."""
     return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{alert_id}".encode()).decode().rstrip("=")

@@ -463,3 +463,7 @@ class Alert(Base):
     nextAttempt: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
     lastError: Mapped[str] = mapped_column(String(1024), default="")
     delivered: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    #: ``open``, or ``withdrawn`` when a reviewer corrected the detection to something not invasive (migration 0008)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    withdrawn: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    withdrawnReason: Mapped[str] = mapped_column(String(512), default="")

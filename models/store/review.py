@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.media.tables import safe_row
-from models.store.alerts import record_alerts
+from models.store.alerts import record_alerts, withdraw_alerts
 from models.store.db import Detection, DetectionReview, Media
 from models.taxonomy.catalogue import BLANK, Catalogue
 
@@ -104,7 +104,11 @@ def review_detection(session: Session, detection_id: str, *, action: str, review
                              comment=comment, before=_snapshot(det))
     det.observationType, det.scientificName, det.taxonRank = obs_type, name, rank
     det.classificationSource = "human"
+    was_invasive = bool(det.isInvasive)
     det.isInvasive = catalogue.is_invasive(name)
+    if was_invasive and not det.isInvasive:  # the reviewer says it is not an invasive species after all
+        withdraw_alerts(session, det.detectionID, f"review by {reviewer}: {obs_type} {name or ''}".strip(),
+                        now.replace(tzinfo=None) if now else None)
     det.classificationMethod, det.classifiedBy, det.classificationTimestamp = "human", reviewer, stamp
     det.classificationProbability = 1.0
     session.add(review)

@@ -26,6 +26,7 @@ def alerts(session: SessionDep,
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     rows = feed(session, after, limit)
-    items = [AlertOut(cursor=encode_cursor(a.alertID), created=a.created, detection=a.payload) for a in rows]
+    items = [AlertOut(cursor=encode_cursor(a.alertID), created=a.created, detection=a.payload, status=a.status,
+                      withdrawn=a.withdrawn, withdrawnReason=a.withdrawnReason) for a in rows]
     nxt = items[-1].cursor if items else since
     return AlertPage(items=items, next=nxt)
