@@ -66,7 +66,8 @@ def main(images: int = 1200, bundle: Path | None = None, batch_size: int = 32) -
     from models.inference.camtrap import classify_camera_media
     from models.learning.onnx_bundle import load_classifier
     from models.taxonomy.catalogue import Catalogue
-    from pipeline.ray_engine import classify_camera_media_ray, init_ray
+    from pipeline.ray_common import init_ray
+    from pipeline.ray_engine import classify_camera_media_ray
 
     root, media = _media(images)
     with tempfile.TemporaryDirectory() as tmp:

@@ -154,6 +154,10 @@ class PredictAudioParams(_Strict):
     block_s: float = Field(30.0, gt=0)
     threads: int = Field(2, ge=1)
     indices: AudioIndicesParams = AudioIndicesParams()
+    engine: Literal["local", "ray"] = "local"      # ray: one Ray Data task per recording (pipeline/ray_engine.py)
+    ray_address: str | None = None
+    ray_actors: int = Field(1, ge=1)
+    ray_cpus_per_actor: float = Field(0.5, gt=0)
 
 
 class PublishParams(_Strict):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from models.learning.onnx_bundle import load_classifier
 from models.media.imaging import ImagePreprocessing
 from models.media.tables import Rejection
 from models.taxonomy.catalogue import Catalogue
+from pipeline.ray_common import init_ray
 
 log = logging.getLogger(__name__)
 
@@ -82,19 +82,6 @@ class ClassifyBatch:
             out["probs"].append(json.dumps(result.probs[idx].tolist() if idx else []))
             out["rejection"].append(json.dumps(dataclasses.asdict(rej)) if rej else "")
         return {key: np.asarray(v, dtype=object) for key, v in out.items()}
-
-
-def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Connect to ``address`` (else ``RAY_ADDRESS``), or start a local instance on 127.0.0.1 (no dashboard)."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
 
 
 def classify_camera_media_ray(bundle: str | Path, media: list[dict], root: str | Path, k: int = 3,
@@ -155,3 +142,4 @@ def classify_camera_media_ray(bundle: str | Path, media: list[dict], root: str |
     width = probs[0].shape[1] if probs else 0
     out.probs = np.concatenate(probs) if probs else np.zeros((0, width), np.float32)
     return out
+

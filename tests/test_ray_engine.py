@@ -22,7 +22,7 @@ LABELS = ["Lithobates catesbeianus", "Sus scrofa", "blank"]
 
 @pytest.fixture(scope="session")
 def local_ray():
-    from pipeline.ray_engine import init_ray
+    from pipeline.ray_common import init_ray
 
     init_ray(num_cpus=2)
     yield
@@ -79,3 +79,32 @@ def test_ray_engine_resumes_from_a_checkpoint(local_ray, drop, tmp_path):
     assert [p.mediaID for p in full.predictions] == [p.mediaID for p in local.predictions]
     assert np.array_equal(full.probs, local.probs)
     assert len(Checkpoint(tmp_path / "c.jsonl", clf.meta.model_version).load()) == 40  # every media, once
+
+
+def test_ray_audio_engine_equals_the_local_one(local_ray, tmp_path):
+    import soundfile as sf
+
+    from pipeline.params import PredictAudioParams
+    from pipeline.ray_audio import analyse_recordings_ray
+    from pipeline.stages import predict_audio
+    from tests.serve_helpers import make_bundle
+
+    make_bundle(tmp_path / "audio", "audio")
+    export_onnx(tmp_path / "audio", tmp_path / "audio_onnx")
+    media = []
+    for i, freq in enumerate((300.0, 900.0, 1500.0)):
+        t = np.arange(int(2.5 * 8000)) / 8000
+        sf.write(tmp_path / f"r{i}.wav", (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), 8000)
+        media.append({"mediaID": f"a{i}", "deploymentID": "d", "stationID": "s", "filePath": f"r{i}.wav",
+                      "fileName": f"r{i}.wav", "modality": "audio", "timestamp": "2024-05-01T05:00:00+08:00"})
+    (tmp_path / "bad.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    media.append({"mediaID": "bad", "deploymentID": "d", "stationID": "s", "filePath": "bad.wav",
+                  "fileName": "bad.wav", "modality": "audio", "timestamp": ""})
+    p = PredictAudioParams(threads=1)
+    local = predict_audio.run(p, media, tmp_path, load_classifier(tmp_path / "audio_onnx"), Catalogue.load())
+    distributed = analyse_recordings_ray(tmp_path / "audio_onnx", media, tmp_path, p, actors=2)
+    assert [w.row() for w in distributed["windows"]] == [w.row() for w in local["windows"]]
+    assert len(distributed["windows"]) == 9  # 3 recordings x (2 windows + a 0.5 s tail)
+    assert [e.row() for e in distributed["events"]] == [e.row() for e in local["events"]]
+    assert [r["filePath"] for r in distributed["rejected"]] == [r["filePath"] for r in local["rejected"]] == ["bad.wav"]
+    assert len(distributed["indices"]) == len(local["indices"]) and len(distributed["recordings"]) == 4

@@ -116,7 +116,13 @@ def main(params: Path = Path("params.yaml"), media: Path = Path("data/interim/st
     classifier = OnnxClassifier.load(bundle, prm.threads)
     catalogue = Catalogue.load()
     rows = read_csv(media)
-    result = run(prm, rows, root, classifier, catalogue)
+    if prm.engine == "ray":
+        from pipeline.ray_audio import analyse_recordings_ray
+
+        result = analyse_recordings_ray(bundle, rows, root, prm, prm.ray_actors, prm.ray_cpus_per_actor,
+                                        prm.ray_address)
+    else:
+        result = run(prm, rows, root, classifier, catalogue)
     write_outputs(result, out)
     pre = classifier.meta.audio_preprocessing()
     write_recording_tables(out / "tables", [m for m in rows if m["modality"] == "audio"], result["windows"],
