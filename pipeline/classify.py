@@ -91,6 +91,8 @@ class Summary:
     rejected: list[Rejection] = field(default_factory=list)
     species: Counter = field(default_factory=Counter)
     blank: int = 0
+    private: int = 0
+    unknown: int = 0
     out: str = ""
     tables: str = ""
     notes: list[str] = field(default_factory=list)
@@ -101,6 +103,10 @@ class Summary:
                  f"{len(self.rejected)} rejected"]
         if self.species:
             lines.append("species (files): " + ", ".join(f"{n} {c}" for n, c in self.species.most_common()))
+        if self.private:
+            lines.append(f"people or vehicles (files, kept private): {self.private}")
+        if self.unknown:
+            lines.append(f"unknown only (files; no answer cleared its threshold): {self.unknown}")
         lines.append(f"blank (files): {self.blank}")
         reasons = Counter(r.reason for r in self.rejected)
         for reason, n in reasons.most_common():
@@ -345,21 +351,30 @@ class ClassifyJob:
         for e in self.previous.get("md", {}).values():
             rows.append({"filePath": e["file"], "scientificName": ""})
             for d in e.get("detections") or []:
-                if d.get("classifications"):
+                if d.get("category") in ("2", "3"):
+                    rows.append({"filePath": e["file"], "scientificName": "",
+                                 "observationType": "human" if d["category"] == "2" else "vehicle"})
+                elif d.get("classifications"):
                     rows.append({"filePath": e["file"], "scientificName": names[int(d["classifications"][0][0])]})
         return rows
 
     @staticmethod
     def _count(rows: list[dict], summary: Summary) -> None:
         by_file: dict[str, set[str]] = defaultdict(set)
+        kinds: dict[str, set[str]] = defaultdict(set)
         for r in rows:
             by_file[r["filePath"]]
             audio = r.get("modality") == "audio"
+            kind = r.get("observationType", "")
             if r.get("scientificName") and (not audio or str(r.get("detected")) == "True"):
                 by_file[r["filePath"]].add(r["scientificName"])
+            elif kind in ("human", "vehicle", "unknown"):
+                kinds[r["filePath"]].add("private" if kind != "unknown" else kind)
         for names in by_file.values():
             summary.species.update(names)
-        summary.blank = sum(1 for names in by_file.values() if not names)
+        summary.private = sum(1 for f in by_file if "private" in kinds[f])
+        summary.unknown = sum(1 for f, names in by_file.items() if not names and kinds[f] == {"unknown"})
+        summary.blank = sum(1 for f, names in by_file.items() if not names and not kinds[f])
 
     def _write_tables(self, rec: list[dict], windows: list[AudioWindow], failed: list[dict],
                       catalogue: Catalogue, summary: Summary) -> None:
@@ -479,18 +494,21 @@ def megadetector_entries(predictions: list, cat_id: dict[str, str],
     for name, preds in by_file.items():
         best: dict[str, dict] = {}
         for p in preds:
-            if p.observationType == "blank" or not p.scientificName:
+            private = p.observationType in ("human", "vehicle")  # people and vehicles: MegaDetector classes 2, 3
+            if not private and (p.observationType == "blank" or not p.scientificName):
                 continue
+            key = p.observationType if private else p.scientificName
             conf = round(float(p.classificationProbability), 4)
-            if p.scientificName in best and best[p.scientificName]["conf"] >= conf:
+            if key in best and best[key]["conf"] >= conf:
                 continue
-            classes = [[cat_id[n], round(float(c), 4)] for n, c in json.loads(p.topK) if n in cat_id]
-            det = {"category": "2" if p.scientificName == HUMAN else "1", "conf": conf, "bbox": [0.0, 0.0, 1.0, 1.0],
-                   "classifications": classes}
+            classes = [] if private else [[cat_id[n], round(float(c), 4)] for n, c in json.loads(p.topK) if n in cat_id]
+            category = ("2" if p.observationType == "human" else "3") if private else (
+                "2" if p.scientificName == HUMAN else "1")
+            det = {"category": category, "conf": conf, "bbox": [0.0, 0.0, 1.0, 1.0], "classifications": classes}
             fps = (fps_of or {}).get(name, 0.0)
             if p.modality == "video" and fps > 0:
                 det["frame_number"] = round(p.start_s * fps)
-            best[p.scientificName] = det
+            best[key] = det
         entry = {"file": name, "detections": sorted(best.values(), key=lambda d: -d["conf"])}
         if (fps_of or {}).get(name, 0.0) > 0:
             entry["frame_rate"] = round(fps_of[name], 3)

@@ -3,6 +3,7 @@ and its use by every entry point (frames, events, windows, the database and the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from importlib import resources
 from types import SimpleNamespace
@@ -207,3 +208,28 @@ def test_per_source_results_show_a_model_that_names_the_camera():
                    "camB": {"n": 3, "accuracy": 0.0, "most_predicted": "vehicle", "most_predicted_share": 1.0}}
     head, detail = split_metrics({"test": {"n": 5, "per_class": {}}, "per_source": out, "ece": 0.1})
     assert "per_source" not in head and detail["per_source"] == out and head["ece"] == 0.1
+
+
+def test_cli_summary_and_megadetector_output_keep_people_and_vehicles_apart_from_blanks():
+    from models.inference.detect import Prediction
+    from pipeline.classify import ClassifyJob, Summary, megadetector_entries
+
+    def pred(file, otype, name, p):
+        return Prediction(mediaID=file, deploymentID="", stationID="", filePath=file, modality="image", start_s=0,
+                          end_s=0, eventStart="", scientificName=name, observationType=otype,
+                          classificationProbability=p, isInvasive=False,
+                          topK=json.dumps([["Cervus canadensis", 0.45], ["vehicle", 0.41]]), modelVersion="v/1")
+
+    preds = [pred("a.jpg", "vehicle", "", 0.42), pred("b.jpg", "unknown", "", 0.3), pred("c.jpg", "blank", "", 0.9),
+             pred("d.jpg", "animal", "Cervus canadensis", 0.8), pred("e.jpg", "human", "", 0.6)]
+    summary = Summary()
+    ClassifyJob._count([dataclasses.asdict(p) for p in preds], summary)
+    assert (summary.private, summary.unknown, summary.blank, dict(summary.species)) == (
+        2, 1, 1, {"Cervus canadensis": 1})
+    assert "people or vehicles (files, kept private): 2" in summary.text()
+    md = megadetector_entries(preds, {"Cervus canadensis": "0", "vehicle": "1"})
+    assert md["a.jpg"]["detections"] == [{"category": "3", "conf": 0.42, "bbox": [0.0, 0.0, 1.0, 1.0],
+                                          "classifications": []}]
+    assert md["e.jpg"]["detections"][0]["category"] == "2"
+    assert md["b.jpg"]["detections"] == md["c.jpg"]["detections"] == []
+    assert md["d.jpg"]["detections"][0]["category"] == "1"
