@@ -20,6 +20,7 @@ from models import __version__
 from models.store.alerts import record_alerts
 from models.store.db import create_schema, is_contention, is_disk_full, make_engine
 from models.taxonomy.catalogue import Catalogue
+from serve import pages
 from serve.classifiers import load_classifiers
 from serve.jobs import JobRunner
 from serve.routers import alerts, detections, health, jobs, keys, media, review, soundscape, species, stations
@@ -164,4 +165,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     for router in (jobs.router, review.router, alerts.router, keys.router):
         app.include_router(router)
+    app.include_router(pages.router)  # the web pages at / (serve/pages.py)
     return app
