@@ -233,3 +233,13 @@ def test_cli_summary_and_megadetector_output_keep_people_and_vehicles_apart_from
     assert md["e.jpg"]["detections"][0]["category"] == "2"
     assert md["b.jpg"]["detections"] == md["c.jpg"]["detections"] == []
     assert md["d.jpg"]["detections"][0]["category"] == "1"
+
+
+def test_class_confusion_counts_birds_called_frogs():
+    from pipeline.stages.evaluate import class_confusion
+
+    truth = ["Passer domesticus", "Passer domesticus", "Passer domesticus", "Lithobates catesbeianus"]
+    pred = ["Lithobates catesbeianus", "Lithobates clamitans", "Passer domesticus", "Lithobates catesbeianus"]
+    out = class_confusion(truth, pred, Catalogue.load())
+    assert out == {"Aves": {"n": 3, "predicted": {"Amphibia": 0.6667, "Aves": 0.3333}},
+                   "Amphibia": {"n": 1, "predicted": {"Amphibia": 1.0}}}

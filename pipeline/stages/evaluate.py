@@ -4,7 +4,8 @@ Writes ``reports/eval_<modality>.json`` (DVC metrics: accuracy, macro-F1, invasi
 recall, expected calibration error ``ece``, and ``decision``: the outcome shares of the one decision
 path on the test split, ``models.inference.decision.score_decisions``),
 ``reports/eval_<modality>_per_class.json`` (precision / recall / F1 / support per class, accuracy and the most
-predicted label per data source, and the labels whose training items all come from one source)
+predicted label per data source, the labels whose training items all come from one source, and for audio the
+confusion between taxonomic classes, e.g. birds called frogs)
 and ``reports/confusion_<modality>.csv`` (``actual,predicted`` rows, a DVC confusion plot). Audio is
 scored per window and per recording (window probabilities averaged).
 """
@@ -35,7 +36,7 @@ def _report_dict(rep: Report) -> dict:
 
 
 #: Detail tables kept out of the headline metrics file (``dvc metrics show`` stays readable).
-DETAIL_KEYS = ("per_source", "single_source_labels")
+DETAIL_KEYS = ("per_source", "single_source_labels", "class_confusion")
 
 
 def split_metrics(metrics: dict) -> tuple[dict, dict]:
@@ -80,6 +81,23 @@ def per_source(y_true: list[str], y_pred: list[str], sources: list[str]) -> dict
         right = sum(y_true[i] == y_pred[i] for i in idx)
         out[src or "(unknown)"] = {"n": len(idx), "accuracy": round(right / len(idx), 4), "most_predicted": top,
                                    "most_predicted_share": round(preds.count(top) / len(idx), 4)}
+    return out
+
+
+def class_confusion(y_true: list[str], y_pred: list[str], catalogue: Catalogue) -> dict:
+    """Confusion between taxonomic classes (catalogue ``class``, e.g. Aves vs Amphibia for the recorders'
+    birds and frogs): for each true class, how many items and the share predicted as each class (top-1)."""
+    def cls(name: str) -> str:
+        sp = catalogue.get(name)
+        return (sp.class_ if sp is not None else "") or name
+
+    out: dict[str, dict] = {}
+    for t, p in zip(y_true, y_pred, strict=True):
+        row = out.setdefault(cls(t), {"n": 0, "predicted": {}})
+        row["n"] += 1
+        row["predicted"][cls(p)] = row["predicted"].get(cls(p), 0) + 1
+    for row in out.values():
+        row["predicted"] = {k: round(v / row["n"], 4) for k, v in sorted(row["predicted"].items())}
     return out
 
 
@@ -128,6 +146,8 @@ def run(modality: str, bundle: Path, processed: Path, catalogue: Catalogue,
     if modality == "image":
         group_of = {r["mediaID"]: r["group"] for r in split_rows}
         metrics["blank"] = blank_metrics(y_true, y_pred, [group_of.get(index[i]["mediaID"], "") for i in keep])
+    if modality == "audio":
+        metrics["class_confusion"] = class_confusion(y_true, y_pred, catalogue)  # e.g. birds called frogs
     if modality == "audio" and keep:
         rec_ids = [index[i]["mediaID"] for i in keep]
         order = sorted(set(rec_ids))
