@@ -234,13 +234,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def service(url: str, workers: int):
-    """uvicorn serving ``serve.app:create_app`` on ``url``'s database, in its own process group."""
+def service(url: str, workers: int, env: dict[str, str] | None = None):
+    """uvicorn serving ``serve.app:create_app`` on ``url``'s database, in its own process; yields
+    ``(base URL, process)``. ``env`` adds or replaces ``BIODIV_*`` settings (default: no model bundles).
+    Also used by ``benchmarks/write_load.py`` and ``benchmarks/soak.py``."""
     import httpx
 
     port = _free_port()
-    env = dict(os.environ, BIODIV_DATABASE_URL=url, BIODIV_IMAGE_BUNDLE="/nonexistent/image",
-               BIODIV_AUDIO_BUNDLE="/nonexistent/audio", BIODIV_STATS_CACHE_S="600", BIODIV_LOG_LEVEL="WARNING")
+    env = {**os.environ, "BIODIV_DATABASE_URL": url, "BIODIV_IMAGE_BUNDLE": "/nonexistent/image",
+           "BIODIV_AUDIO_BUNDLE": "/nonexistent/audio", "BIODIV_STATS_CACHE_S": "600", "BIODIV_LOG_LEVEL": "WARNING",
+           **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "serve.app:create_app", "--factory", "--host",
                              "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
                              "--no-access-log"], cwd=ROOT, env=env)
@@ -257,7 +260,7 @@ def service(url: str, workers: int):
             time.sleep(0.2)
         else:
             raise RuntimeError("service did not start within 120 s")
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         try:
@@ -410,7 +413,7 @@ def run(rows: int = typer.Option(1_000_000, help="synthetic detections to seed")
                 marker.write_text(str(rows))
             print(f"[{backend}] seeded {rows:,} detections in {secs:.1f} s")
         print(f"[{backend}] alerts recorded in {record_alerts_once(url):.1f} s")
-        with service(url, workers) as base:
+        with service(url, workers) as (base, _):
             time.sleep(5)  # let both workers finish start-up (their alert sweep finds nothing new)
             runs = [("detections", think_s), ("stats", think_s)]
             if saturation:

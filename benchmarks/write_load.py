@@ -28,28 +28,21 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from api_load import service as api_service  # noqa: E402
 
 LABELS = ["Lithobates catesbeianus", "Sus scrofa", "blank"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tiny_bundle(folder: Path) -> Path:
@@ -95,39 +88,12 @@ def prepare_database(url: str) -> dict[str, str]:
     return keys
 
 
-@contextmanager
 def service(url: str, bundle: Path, media_root: Path, workers: int, **env_extra: str):
-    """uvicorn serving ``serve.app:create_app`` on ``url`` in its own process; yields ``(base URL, process)``."""
-    import httpx
-
-    port = _free_port()
-    env = dict(os.environ, BIODIV_DATABASE_URL=url, BIODIV_IMAGE_BUNDLE=str(bundle),
-               BIODIV_AUDIO_BUNDLE="/nonexistent/audio", BIODIV_MEDIA_ROOT=str(media_root),
-               BIODIV_DB_BUSY_TIMEOUT_S="2", BIODIV_RETRY_AFTER_S="1",
-               **{f"BIODIV_{k.upper()}": v for k, v in env_extra.items()})
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "serve.app:create_app", "--factory", "--host",
-                             "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-                             "--no-access-log"], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None:
-                raise RuntimeError(f"uvicorn exited with {proc.returncode}")
-            time.sleep(0.2)
-        else:
-            raise RuntimeError("service did not start within 120 s")
-        yield base, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    """``benchmarks/api_load.py``'s uvicorn process with ``bundle`` as the image model, uploads under
+    ``media_root``, a 2 s busy timeout and a 1 s ``Retry-After``; yields ``(base URL, process)``."""
+    return api_service(url, workers, {
+        "BIODIV_IMAGE_BUNDLE": str(bundle), "BIODIV_MEDIA_ROOT": str(media_root), "BIODIV_DB_BUSY_TIMEOUT_S": "2",
+        "BIODIV_RETRY_AFTER_S": "1", **{f"BIODIV_{k.upper()}": v for k, v in env_extra.items()}})
 
 
 def noise_jpeg(seed: int) -> bytes:

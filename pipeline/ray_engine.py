@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.inference.camtrap import CameraResult, classify_camera_media
+from models.inference.camtrap import CameraResult, classify_camera_media, collect_results
 from models.inference.checkpoint import Checkpoint, Done
 from models.inference.detect import Prediction
 from models.learning.onnx_bundle import load_classifier
@@ -106,7 +106,7 @@ def classify_camera_media_ray(bundle: str | Path, media: list[dict], root: str |
     cam = [m for m in media if m.get("modality") in ("image", "video")]
     done = checkpoint.load() if checkpoint is not None else {}
     items = [{f: str(m.get(f, "") or "") for f in ROW_FIELDS} for m in cam if m["mediaID"] not in done]
-    results: dict[str, Done] = {mid: d for mid, d in done.items()}
+    results: dict[str, Done] = dict(done)
     if done:
         log.info("resuming: %d media already classified (checkpoint %s)", len(done), checkpoint.path)
     if items:
@@ -130,16 +130,6 @@ def classify_camera_media_ray(bundle: str | Path, media: list[dict], root: str |
             checkpoint.close()
         if len(seen) != len(items) or set(seen) != {i["mediaID"] for i in items}:
             raise RuntimeError(f"Ray returned {len(seen)} rows for {len(items)} media ({len(set(seen))} distinct)")
-    out = CameraResult()
-    probs: list[np.ndarray] = []
-    for m in [m for m in cam if m["modality"] == "image"] + [m for m in cam if m["modality"] == "video"]:
-        d = results[m["mediaID"]]
-        out.predictions.extend(d.predictions)
-        if d.predictions:
-            probs.append(d.probs)
-        if d.rejection is not None:
-            out.rejected.append(d.rejection)
-    width = probs[0].shape[1] if probs else 0
-    out.probs = np.concatenate(probs) if probs else np.zeros((0, width), np.float32)
-    return out
+    width = next((d.probs.shape[1] for d in results.values() if d.predictions), 0)
+    return collect_results(cam, results, width)
 

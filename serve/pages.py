@@ -22,6 +22,7 @@ from sqlalchemy import case, distinct, func, select
 from models.store.db import Alert, Detection, Station
 from models.store.privacy import public_detections
 from serve.auth import PrincipalDep, Role
+from serve.paging import row_dicts
 from serve.routers.detections import DETECTION_FIELDS, listing_filters, run_listing
 from serve.schemas import DetectionQuery
 
@@ -122,13 +123,10 @@ def detections_page(request: Request, principal: PrincipalDep, lang: str | None 
     with state.sessions() as s:
         rows, next_cursor, _ = run_listing(s, Detection, Detection.detectionID, q, conds)
         stations = list(s.scalars(select(Station.stationID).order_by(Station.stationID)))
-    items = []
-    for r in rows:
-        item = {f: getattr(r, f, None) for f in DETECTION_FIELDS}
-        sp = state.catalogue.get(item["scientificName"]) if item["scientificName"] else None
-        vernacular = (sp.vernacularNameZH if lang == "zh" else sp.vernacularNameEN) if sp else ""
+    items = row_dicts(rows, DETECTION_FIELDS, state.catalogue)  # the API's items, vernacular names included
+    for item in items:
+        vernacular = item["vernacularNameZH" if lang == "zh" else "vernacularNameEN"]
         item["label"] = vernacular or item["scientificName"] or item["observationType"]
-        items.append(item)
     keep = {k: v for k, v in given.items() if k != "cursor"}
     return _render(request, "detections.html", lang, items=items, next_cursor=next_cursor, filters=keep,
                    stations=stations, public=public, error=error)

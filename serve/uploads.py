@@ -189,9 +189,10 @@ def recover_uploads(session: Session, media_root: Path, older_than_s: float = 36
         except FileNotFoundError:
             continue
         settle(path, media_by_sha(session, path.name.split(".")[1]), expired)
-    for job in session.scalars(select(Job).where(Job.state == "done", Job.stagedPath != "")):
-        staged = root / job.stagedPath
-        if staged.is_file() and job.mediaID:
+    for staged in sorted((root / JOBS_FOLDER).glob("*")) if (root / JOBS_FOLDER).is_dir() else []:
+        # only the files still staged, not every job ever run: a finished job's file left behind
+        job = session.scalars(select(Job).where(Job.stagedPath == staged.relative_to(root).as_posix())).first()
+        if staged.is_file() and job is not None and job.state == "done" and job.mediaID:
             settle(staged, session.get(Media, job.mediaID), True)
     return moved, removed
 

@@ -8,16 +8,13 @@ import dataclasses
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from models.inference.camtrap import classify_camera_media
-from models.learning.bundle import BundleMeta, save_bundle
-from models.learning.classifier import create_classifier
 from models.learning.onnx_bundle import export_onnx, load_classifier
 from models.taxonomy.catalogue import Catalogue
+from tests.serve_helpers import make_bundle
 
 ray = pytest.importorskip("ray")
-LABELS = ["Lithobates catesbeianus", "Sus scrofa", "blank"]
 
 
 @pytest.fixture(scope="session")
@@ -32,12 +29,7 @@ def local_ray():
 @pytest.fixture(scope="module")
 def drop(tmp_path_factory):
     root = tmp_path_factory.mktemp("ray")
-    torch.manual_seed(1)
-    model, _ = create_classifier("mobilenetv3_small_050", len(LABELS), 3, "none")
-    save_bundle(root / "bundle", model, BundleMeta(
-        modality="image", arch="mobilenetv3_small_050", in_chans=3, labels=LABELS,
-        preprocessing={"size_px": 48, "crop_top_frac": 0.0, "crop_bottom_frac": 0.0,
-                       "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}))
+    make_bundle(root / "bundle", "image")
     export_onnx(root / "bundle", root / "onnx")
     rng = np.random.default_rng(0)
     media = []
@@ -87,8 +79,6 @@ def test_ray_audio_engine_equals_the_local_one(local_ray, tmp_path):
     from pipeline.params import PredictAudioParams
     from pipeline.ray_audio import analyse_recordings_ray
     from pipeline.stages import predict_audio
-    from tests.serve_helpers import make_bundle
-
     make_bundle(tmp_path / "audio", "audio")
     export_onnx(tmp_path / "audio", tmp_path / "audio_onnx")
     media = []

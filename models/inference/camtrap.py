@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.inference.checkpoint import Checkpoint
+from models.inference.checkpoint import Checkpoint, Done
 from models.inference.decision import policy_for
 from models.inference.detect import Prediction, classify_frames
 from models.inference.events import EventRecord, build_events
@@ -140,24 +140,22 @@ def classify_camera_media(classifier: Classifier, media: list[dict], root: str |
     def pre_for(m: dict) -> ImagePreprocessing:
         return pre_of.get(m.get("deploymentID", ""), base)
 
-    out = CameraResult()
     n_labels = len(classifier.labels)
     done = checkpoint.load() if checkpoint is not None else {}
     if done:
         log.info("resuming: %d media already classified by %s (checkpoint %s)", len(done),
                  classifier.meta.model_version, checkpoint.path)
-    # results per media item, in input order: resumed ones now, the others as their frames are classified
-    results: dict[str, list] = {m["mediaID"]: [d.predictions, [d.probs] if d.predictions else [], d.rejection]
-                                for m in media if (d := done.get(m["mediaID"])) is not None}
+    results: dict[str, Done] = dict(done)  # finished media: resumed ones now, the others as they finish
+    partial: dict[str, tuple[list[Prediction], list[np.ndarray]]] = {}  # frames classified so far
     frames_left: dict[str, int] = {}
     frames: list[tuple[dict, np.ndarray, float]] = []
 
     def finish(m: dict, rejection: Rejection | None = None) -> None:
-        entry = results.setdefault(m["mediaID"], [[], [], None])
-        entry[2] = rejection
+        preds, probs = partial.pop(m["mediaID"], ([], []))
+        results[m["mediaID"]] = d = Done(preds, np.concatenate(probs) if probs else np.zeros((0, n_labels),
+                                                                                            np.float32), rejection)
         if checkpoint is not None:
-            p = np.concatenate(entry[1]) if entry[1] else np.zeros((0, n_labels), np.float32)
-            checkpoint.add(m["mediaID"], entry[0], p, rejection)
+            checkpoint.add(m["mediaID"], d.predictions, d.probs, rejection)
 
     def flush() -> None:
         if not frames:
@@ -165,9 +163,9 @@ def classify_camera_media(classifier: Classifier, media: list[dict], root: str |
         preds, p = classify_frames(classifier, [f[0] for f in frames], [f[1] for f in frames],
                                    [f[2] for f in frames], catalogue, k, batch_size)
         for i, (m, _, _) in enumerate(frames):
-            entry = results.setdefault(m["mediaID"], [[], [], None])
-            entry[0].append(preds[i])
-            entry[1].append(p[i : i + 1])
+            acc = partial.setdefault(m["mediaID"], ([], []))
+            acc[0].append(preds[i])
+            acc[1].append(p[i : i + 1])
             frames_left[m["mediaID"]] -= 1
             if frames_left[m["mediaID"]] == 0:
                 finish(m)
@@ -200,19 +198,28 @@ def classify_camera_media(classifier: Classifier, media: list[dict], root: str |
     flush()
     if checkpoint is not None:
         checkpoint.close()
-    probs: list[np.ndarray] = []
-    order = [m for m in media if m.get("modality") == "image"] + [m for m in media if m.get("modality") == "video"]
-    for m in order:
-        entry = results.get(m["mediaID"])
-        if entry is None:
-            continue
-        if entry[2] is not None:
-            out.rejected.append(entry[2])
-        out.predictions.extend(entry[0])
-        probs.extend(entry[1])
-    out.probs = np.concatenate(probs) if probs else np.zeros((0, n_labels), np.float32)
+    out = collect_results(media, results, n_labels)
     for r in out.rejected:
         log.warning("not classified: %s (%s: %s)", r.filePath, r.reason, r.detail)
+    return out
+
+
+def collect_results(media: list[dict], results: Mapping[str, Done], n_labels: int) -> CameraResult:
+    """The ``CameraResult`` of per-media results (the local engine's, a checkpoint's, Ray's): images in input
+    order, then videos; each media item's predictions, probabilities and rejection; media without a result
+    left out."""
+    out = CameraResult()
+    probs: list[np.ndarray] = []
+    for m in [m for m in media if m.get("modality") == "image"] + [m for m in media if m.get("modality") == "video"]:
+        d = results.get(m["mediaID"])
+        if d is None:
+            continue
+        if d.rejection is not None:
+            out.rejected.append(d.rejection)
+        out.predictions.extend(d.predictions)
+        if d.predictions:
+            probs.append(d.probs)
+    out.probs = np.concatenate(probs) if probs else np.zeros((0, n_labels), np.float32)
     return out
 
 

@@ -163,10 +163,13 @@ def aggregate(probs: np.ndarray, labels: list[str], k: int = 3,
     Raises:
         ValueError: no frames (``N == 0``).
     """
-    blank, vec = event_vector(probs, labels, blank_threshold)
+    return alternatives(*event_vector(probs, labels, blank_threshold), labels, k)
+
+
+def alternatives(blank: bool, vec: np.ndarray, labels: list[str], k: int = 3) -> list[tuple[str, float]]:
+    """Top-``k`` ``(label, probability)`` of an :func:`event_vector` result (``[(BLANK, p)]`` for a blank event)."""
     if blank:
-        b = labels.index(BLANK)
-        return [(BLANK, float(vec[b]))]
+        return [(BLANK, float(vec[labels.index(BLANK)]))]
     order = np.argsort(-vec, kind="stable")[: min(k, int((vec > 0).sum()) or 1)]
     return [(labels[j], float(vec[j])) for j in order]
 
@@ -211,7 +214,7 @@ def build_events(media: list[dict], frame_media: list[str], probs: np.ndarray, l
     events = []
     for key, ms in members.items():
         blank, vec = event_vector(probs[rows_of[key]], labels, policy.blank_threshold)
-        alts = aggregate(probs[rows_of[key]], labels, k, policy.blank_threshold)
+        alts = alternatives(blank, vec, labels, k)
         d = (Decision("blank", "", "", round(alts[0][1], 6), "model", False, policy.blank_threshold, BLANK)
              if blank else policy.decide(vec, region_of(ms[0], regions)))
         start = end = ""

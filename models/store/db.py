@@ -230,27 +230,29 @@ PG_CONTENTION_SQLSTATES = frozenset({"55P03", "40001", "40P01", "57014"})
 SQLITE_CONTENTION_MESSAGES = ("database is locked", "database table is locked", "database is busy")
 
 
+def _driver_error(exc: BaseException) -> tuple[str | None, bool, str]:
+    """``(SQLSTATE, is the DB-API OperationalError, lower-case message)`` of a SQLAlchemy-wrapped (``exc.orig``)
+    or raw driver error."""
+    orig = getattr(exc, "orig", None) or exc
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code, type(orig).__name__ == "OperationalError", str(orig).lower()
+
+
 def is_contention(exc: BaseException) -> bool:
     """True when a database error means the database was busy (a lock held by another writer past the
     busy / lock timeout, a serialization failure or deadlock), i.e. the same request can succeed later.
 
     Works on SQLAlchemy's wrapped errors (``exc.orig``) and on raw DB-API errors.
     """
-    orig = getattr(exc, "orig", None) or exc
-    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if code in PG_CONTENTION_SQLSTATES:
-        return True
-    text = str(orig).lower()
-    return type(orig).__name__ == "OperationalError" and any(m in text for m in SQLITE_CONTENTION_MESSAGES)
+    code, operational, text = _driver_error(exc)
+    return code in PG_CONTENTION_SQLSTATES or operational and any(m in text for m in SQLITE_CONTENTION_MESSAGES)
 
 
 def is_disk_full(exc: BaseException) -> bool:
     """True when a database error means the disk (or quota) is full: SQLite ``SQLITE_FULL`` ("database or
     disk is full"), PostgreSQL SQLSTATE 53100 ``disk_full``."""
-    orig = getattr(exc, "orig", None) or exc
-    if (getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)) == "53100":
-        return True
-    return type(orig).__name__ == "OperationalError" and "database or disk is full" in str(orig).lower()
+    code, operational, text = _driver_error(exc)
+    return code == "53100" or operational and "database or disk is full" in text
 
 
 def make_engine(url: str, busy_timeout_s: float = 30.0) -> Engine:
