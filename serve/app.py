@@ -20,10 +20,10 @@ from models import __version__
 from models.store.alerts import record_alerts
 from models.store.db import create_schema, is_contention, is_disk_full, make_engine
 from models.taxonomy.catalogue import Catalogue
-from serve import pages
+from serve import pages, web_session
 from serve.classifiers import load_classifiers
 from serve.jobs import JobRunner
-from serve.routers import alerts, detections, health, jobs, keys, media, review, soundscape, species, stations
+from serve.routers import alerts, detections, files, health, jobs, keys, media, review, soundscape, species, stations
 from serve.routers import events as events_router
 from serve.routers import export as export_router
 from serve.routers import stats as stats_router
@@ -158,12 +158,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _mount_offline_docs(app)
     app.state.settings = settings or Settings()
+    web_session.install(app, app.state.settings)  # signed session cookie + sign-in redirect for the pages
     app.add_exception_handler(DBAPIError, _database_busy)
     for router in (health.router, detections.router, species.router, stations.router, media.router, soundscape.router):
         app.include_router(router)
     for router in (events_router.router, stats_router.router, export_router.router):
         app.include_router(router)
-    for router in (jobs.router, review.router, alerts.router, keys.router):
+    for router in (jobs.router, review.router, alerts.router, keys.router, files.router):
         app.include_router(router)
-    app.include_router(pages.router)  # the web pages at / (serve/pages.py)
+    app.include_router(pages.router)  # the web pages at / (serve/pages/)
     return app

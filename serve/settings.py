@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AnyHttpUrl, Field
+from pydantic import AnyHttpUrl, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,6 +37,13 @@ class Settings(BaseSettings):
         retry_after_s: the ``Retry-After`` (s) of such a 503.
         partial_upload_max_age_s: at start, staged files of uploads older than this (s) are deleted (a
             process killed mid-upload leaves them; younger ones may be another worker's upload in progress).
+        stations_root: folder that station-drop media ``filePath`` values are relative to (the media pages
+            deliver them from there).
+        cache_root: derived media (thumbnails, audio clips, spectrograms, charts), rebuilt when missing.
+        session_secret: key that signs the pages' session cookie; unset: a random key kept in
+            ``session_key_file`` (0600), shared by the workers of one installation.
+        session_max_age_s: a browser session ends this long (s) after sign-in.
+        secure_cookies: send the session cookie only over HTTPS (turn on behind a TLS proxy).
     """
 
     model_config = SettingsConfigDict(env_prefix="BIODIV_", extra="ignore")
@@ -61,3 +68,9 @@ class Settings(BaseSettings):
     db_busy_timeout_s: float = Field(5.0, gt=0)
     retry_after_s: int = Field(5, ge=1)
     partial_upload_max_age_s: float = Field(3600.0, ge=0)
+    stations_root: Path = Path("data/raw/stations")
+    cache_root: Path = Path("var/cache")
+    session_secret: SecretStr | None = None
+    session_key_file: Path = Path("var/session.key")
+    session_max_age_s: int = Field(12 * 3600, gt=0)
+    secure_cookies: bool = False

@@ -204,10 +204,12 @@ def db_url(db_backend: str, tmp_path: Path) -> str:
 @pytest.fixture()
 def settings(tmp_path: Path, bundles: dict, db_url: str):
     """Service settings: an empty database (SQLite under ``<tmp>/db``, or PostgreSQL), uploads under
-    ``<tmp>/media``, both bundles loaded."""
+    ``<tmp>/media``, station drops under ``<tmp>/stations``, derived media under ``<tmp>/cache``, the session
+    key in ``<tmp>/session.key``, both bundles loaded."""
     from serve.settings import Settings
 
-    return Settings(database_url=db_url, media_root=tmp_path / "media",
+    return Settings(database_url=db_url, media_root=tmp_path / "media", stations_root=tmp_path / "stations",
+                    cache_root=tmp_path / "cache", session_key_file=tmp_path / "session.key",
                     image_bundle=bundles["image"][0], audio_bundle=bundles["audio"][0])
 
 

@@ -63,6 +63,12 @@ def public_detections() -> ColumnElement[bool]:
     return not_(exists(select(other.detectionID).where(other.mediaID == Detection.mediaID, _private_row(other))))
 
 
+def media_is_private(session, media_id: str) -> bool:
+    """True when any detection of ``media_id`` is of a person or a vehicle: then its files (original,
+    thumbnail, clip, spectrogram) are never given to public readers."""
+    return session.scalar(select(exists().where(Detection.mediaID == media_id, _private_row(Detection)))) or False
+
+
 @functools.cache
 def public_events() -> ColumnElement[bool]:
     """SQL condition on :class:`~models.store.db.Event` that hides events of people or vehicles, and events

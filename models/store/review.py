@@ -23,13 +23,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import soundfile as sf
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.media.derivatives import audio_clip
+from models.media.errors import MediaError
 from models.media.tables import safe_row
 from models.store.alerts import record_alerts, withdraw_alerts
 from models.store.db import Detection, DetectionReview, Media
+from models.store.files import media_path
 from models.taxonomy.catalogue import BLANK, Catalogue
 
 log = logging.getLogger(__name__)
@@ -144,11 +146,6 @@ class LabelExport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _source(media: Media, media_root: Path, stations_root: Path) -> Path:
-    base = media_root if media.origin == "upload" else stations_root
-    return base / media.filePath
-
-
 def export_reviewed_labels(session: Session, raw: Path, media_root: Path, stations_root: Path) -> LabelExport:
     """Write every human-classified ``animal``/``blank`` detection as a labelled training example.
 
@@ -175,9 +172,10 @@ def export_reviewed_labels(session: Session, raw: Path, media_root: Path, statio
         if det.observationType not in ("animal", "blank"):
             out.skipped.append((det.detectionID, f"observationType {det.observationType} is not a training class"))
             continue
-        src = _source(media, media_root, stations_root)
-        if not src.is_file():
-            out.skipped.append((det.detectionID, f"media file not found: {media.filePath}"))
+        try:
+            src = media_path(media, media_root, stations_root)
+        except MediaError as exc:
+            out.skipped.append((det.detectionID, exc.detail))
             continue
         dataset = "camera_traps" if det.modality == "image" else "acoustic"
         if dataset == "acoustic" and det.observationType == "blank":
@@ -194,11 +192,11 @@ def export_reviewed_labels(session: Session, raw: Path, media_root: Path, statio
             rel = f"{det.detectionID}.wav"
             dst = folder / rel
             if not dst.exists():
-                info = sf.info(str(src))
-                start, stop = round(det.start_s * info.samplerate), round(det.end_s * info.samplerate)
-                clip, rate = sf.read(str(src), start=start, stop=max(stop, start + 1), always_2d=False)
-                folder.mkdir(parents=True, exist_ok=True)
-                sf.write(str(dst), clip, rate, subtype="PCM_16", format="WAV")
+                try:
+                    audio_clip(src, dst, det.start_s, det.end_s)
+                except MediaError as exc:
+                    out.skipped.append((det.detectionID, exc.detail))
+                    continue
         rows[dataset].append({
             "file": rel, "scientific_name": det.scientificName or BLANK,
             "label_source": f"human review of detection {det.detectionID}", "source_repo": "biodiv-obs review",

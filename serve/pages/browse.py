@@ -1,5 +1,4 @@
-"""The observatory's first web pages, server-rendered (Jinja2) at ``/``: an overview per station and a
-filterable detections list, in Chinese and English. The JSON API stays under ``/v1``.
+"""Browsing pages: the overview per station (``/``) and the filterable detections list (``/detections``).
 
 Pages read through the same query code and access rules as the API (``serve.routers.detections``,
 ``models.store.privacy``): a visitor without a reviewer key sees the public view (no media of people or
@@ -9,9 +8,7 @@ from another host (htmx 2 is vendored under ``/static/htmx``).
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -21,60 +18,18 @@ from sqlalchemy import case, distinct, func, select
 
 from models.store.db import Alert, Detection, Station
 from models.store.privacy import public_detections
-from serve.auth import PrincipalDep, Role
+from serve.auth import Role
+from serve.pages.common import language, render
 from serve.paging import row_dicts
 from serve.routers.detections import DETECTION_FIELDS, listing_filters, run_listing
 from serve.schemas import DetectionQuery
+from serve.web_session import ViewerDep
 
 router = APIRouter(include_in_schema=False)
-TEMPLATES = Path(__file__).parent / "templates"
-
-#: Interface strings per language (species names come from the catalogue).
-TEXT = {
-    "en": {"title": "biodiv-obs observatory", "overview": "Overview", "detections": "Detections",
-           "station": "Station", "all_time": "Detections (all time)", "last_week": "Last 7 days",
-           "species": "Species seen", "alerts": "Open invasive alerts", "backlog": "Awaiting review",
-           "time": "Time", "name": "Species", "type": "Observation", "probability": "Probability",
-           "rule": "Rule", "modality": "Modality", "filter": "Filter", "next": "Next page", "any": "any",
-           "none": "No detections match.", "public": "Public view: media with people or vehicles are hidden.",
-           "min_probability": "Min. probability", "language": "中文", "untimed": "time unknown",
-           "invasive": "invasive"},
-    "zh": {"title": "生物多样性观测站", "overview": "概览", "detections": "检测记录", "station": "站点",
-           "all_time": "检测总数", "last_week": "最近 7 天", "species": "物种数", "alerts": "未处理的入侵物种警报",
-           "backlog": "待审核", "time": "时间", "name": "物种", "type": "观测类型", "probability": "概率",
-           "rule": "判定规则", "modality": "类型", "filter": "筛选", "next": "下一页", "any": "全部",
-           "none": "没有符合条件的检测记录。", "public": "公开视图：含有人或车辆的媒体不显示。",
-           "min_probability": "最低概率", "language": "English", "untimed": "时间未知", "invasive": "入侵物种"},
-}
-
-
-@functools.cache
-def _templates():
-    from fastapi.templating import Jinja2Templates
-
-    return Jinja2Templates(directory=str(TEMPLATES))
-
-
-def language(request: Request, lang: str | None) -> str:
-    """``zh`` or ``en``: the ``lang`` parameter, else the first supported ``Accept-Language`` entry, else ``en``."""
-    if lang in TEXT:
-        return lang
-    for part in request.headers.get("accept-language", "").split(","):
-        code = part.split(";")[0].strip().lower()
-        if code.startswith("zh"):
-            return "zh"
-        if code.startswith("en"):
-            return "en"
-    return "en"
-
-
-def _render(request: Request, name: str, lang: str, **context) -> HTMLResponse:
-    other = "en" if lang == "zh" else "zh"
-    return _templates().TemplateResponse(request, name, {"t": TEXT[lang], "lang": lang, "other": other, **context})
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview(request: Request, principal: PrincipalDep, lang: str | None = None) -> HTMLResponse:
+def overview(request: Request, principal: ViewerDep, lang: str | None = None) -> HTMLResponse:
     """Per station: detections (all time and the last 7 days), species seen, open invasive alerts, and the
     review backlog; each figure links to the detections behind it."""
     lang = language(request, lang)
@@ -92,11 +47,11 @@ def overview(request: Request, principal: PrincipalDep, lang: str | None = None)
                                 .where(Alert.status == "open", *conds).group_by(Detection.stationID)).all())
     stations = [{"id": st or "", "name": names.get(st, ""), "total": n, "species": sp, "week": int(week or 0),
                  "backlog": int(backlog or 0), "alerts": alerts.get(st, 0)} for st, n, sp, week, backlog in rows]
-    return _render(request, "overview.html", lang, stations=stations, public=public)
+    return render(request, "overview.html", lang, principal, stations=stations)
 
 
 @router.get("/detections", response_class=HTMLResponse)
-def detections_page(request: Request, principal: PrincipalDep, lang: str | None = None,
+def detections_page(request: Request, principal: ViewerDep, lang: str | None = None,
                     stationID: Annotated[str | None, Query(max_length=64)] = None,
                     scientificName: Annotated[str | None, Query(max_length=256)] = None,
                     modality: Annotated[str | None, Query(max_length=16)] = None,
@@ -128,5 +83,5 @@ def detections_page(request: Request, principal: PrincipalDep, lang: str | None 
         vernacular = item["vernacularNameZH" if lang == "zh" else "vernacularNameEN"]
         item["label"] = vernacular or item["scientificName"] or item["observationType"]
     keep = {k: v for k, v in given.items() if k != "cursor"}
-    return _render(request, "detections.html", lang, items=items, next_cursor=next_cursor, filters=keep,
-                   stations=stations, public=public, error=error)
+    return render(request, "detections.html", lang, principal, items=items, next_cursor=next_cursor, filters=keep,
+                  stations=stations, error=error)
