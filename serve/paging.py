@@ -182,6 +182,15 @@ def json_response(body: dict) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
+def write_csv_rows(writer, items: Sequence[BaseModel | dict], columns: Sequence[str]) -> None:
+    """Write ``items`` as CSV rows of ``columns`` (lists and dicts as JSON, ``None`` empty, text through
+    ``models.media.tables.safe_cell`` so that no cell runs as a spreadsheet formula)."""
+    for item in items:
+        data = item if isinstance(item, dict) else item.model_dump(by_alias=True)
+        writer.writerow([safe_cell(json.dumps(v)) if isinstance(v, list | dict) else ("" if v is None else safe_cell(v))
+                         for v in (data.get(c) for c in columns)])
+
+
 def csv_response(items: Sequence[BaseModel | dict], columns: Sequence[str], next_cursor: str | None,
                  total: int | None, filename: str) -> Response:
     """A ``text/csv`` reply: one row per item (lists and dicts as JSON; text through
@@ -190,10 +199,7 @@ def csv_response(items: Sequence[BaseModel | dict], columns: Sequence[str], next
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
-    for item in items:
-        data = item if isinstance(item, dict) else item.model_dump(by_alias=True)
-        writer.writerow([safe_cell(json.dumps(v)) if isinstance(v, list | dict) else ("" if v is None else safe_cell(v))
-                         for v in (data.get(c) for c in columns)])
+    write_csv_rows(writer, items, columns)
     headers = {"Content-Disposition": f'inline; filename="{filename}"'}
     if next_cursor:
         headers["X-Next-Cursor"] = next_cursor

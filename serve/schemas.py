@@ -111,9 +111,9 @@ class ListingParams(BaseModel):
     format: Literal["json", "csv"] | None = Field(None, description="reply format; default from the Accept header")
 
 
-class ObservationFilters(ListingParams):
-    """Filters and paging shared by ``GET /v1/detections`` and ``GET /v1/events``; unknown parameters
-    are rejected (422)."""
+class SelectionFilters(BaseModel):
+    """The filters of a selection of observations, shared by the listings (``GET /v1/detections``,
+    ``GET /v1/events``), the exports of a selection and the pages; unknown parameters are rejected (422)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -125,6 +125,13 @@ class ObservationFilters(ListingParams):
     start: UtcInstant | None = Field(None, description="ISO 8601 with offset; eventStart >= start")
     end: UtcInstant | None = Field(None, description="ISO 8601 with offset; eventStart <= end")
     min_probability: Probability | None = None
+    max_probability: Probability | None = None
+    hour_from: int | None = Field(None, ge=0, le=23, description="local time of day (the deployment's clock): "
+                                  "the event's hour >= hour_from; with hour_to < hour_from the range wraps "
+                                  "midnight (e.g. 20 to 4 for night)")
+    hour_to: int | None = Field(None, ge=0, le=23, description="local time of day: the event's hour <= hour_to")
+    reviewed: bool | None = Field(None, description="true: only human classifications (reviewed); false: only "
+                                  "machine ones")
     mediaID: str | None = None
     observationType: str | None = None
     classificationSource: Literal["model", "privacy", "rollup", "region", "threshold-unknown", "silence",
@@ -142,10 +149,20 @@ class ObservationFilters(ListingParams):
         return cleaned
 
     @model_validator(mode="after")
-    def _check_range(self) -> ObservationFilters:
+    def _check_range(self):
         if self.start and self.end and self.start > self.end:
             raise ValueError("start is after end")
+        if self.min_probability is not None and self.max_probability is not None and (
+                self.min_probability > self.max_probability):
+            raise ValueError("min_probability is above max_probability")
         return self
+
+
+class ObservationFilters(SelectionFilters, ListingParams):
+    """Filters and paging shared by ``GET /v1/detections`` and ``GET /v1/events``; unknown parameters
+    are rejected (422)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class DetectionQuery(ObservationFilters):

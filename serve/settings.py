@@ -44,6 +44,7 @@ class Settings(BaseSettings):
             ``session_key_file`` (0600), shared by the workers of one installation.
         session_max_age_s: a browser session ends this long (s) after sign-in.
         secure_cookies: send the session cookie only over HTTPS (turn on behind a TLS proxy).
+        local_timezone: IANA time zone in which the pages read calendar dates typed into filters.
     """
 
     model_config = SettingsConfigDict(env_prefix="BIODIV_", extra="ignore")
@@ -74,3 +75,4 @@ class Settings(BaseSettings):
     session_key_file: Path = Path("var/session.key")
     session_max_age_s: int = Field(12 * 3600, gt=0)
     secure_cookies: bool = False
+    local_timezone: str = "Asia/Shanghai"

@@ -133,3 +133,16 @@ def test_read_name_list_without_final_newline(tmp_path):
     nl = read_name_list(p)
     assert nl.names == ("Procyon lotor", "Myocastor coypus")
     assert (nl.normalised, nl.skipped_lines) == (0, ())
+
+
+def test_search_by_scientific_english_or_chinese_name():
+    from models.taxonomy.catalogue import Catalogue
+
+    cat = Catalogue.load()
+    assert [sp.scientificName for sp in cat.search("牛蛙")] == ["Lithobates catesbeianus"]
+    assert [sp.scientificName for sp in cat.search("  WILD   boar ")] == ["Sus scrofa"]
+    assert [sp.scientificName for sp in cat.search("sus scrofa")] == ["Sus scrofa"]
+    partial = cat.search("frog")
+    assert len(partial) >= 2 and all("frog" in (sp.vernacularNameEN.lower() + sp.scientificName.lower())
+                                     for sp in partial)
+    assert cat.search("") == [] and cat.search("no such animal") == []

@@ -51,8 +51,8 @@ def test_detections_page_filters_like_the_api(pages):
     c, ids = pages
     html = c.get("/detections", params={"stationID": "S1", "lang": "en"}).text
     rows = _cells(html)
-    assert len(rows) == 3 and {r[1] for r in rows} == {"S1"}
-    assert all("Lithobates catesbeianus" in r[2] or "Wild boar" in r[2] for r in rows)
+    assert len(rows) == 3 and {r[2] for r in rows} == {"S1"}
+    assert all("Lithobates catesbeianus" in r[3] or "Wild boar" in r[3] for r in rows)
     api = c.get("/v1/detections", params={"stationID": "S1"}).json()["items"]
     assert len(api) == len(rows)
     assert len(_cells(c.get("/detections", params={"min_probability": "0.8"}).text)) == 2  # 0.91 and 0.88
@@ -86,6 +86,36 @@ def test_the_public_view_hides_media_with_people(settings):
     engine.dispose()
     with TestClient(create_app(settings)) as c:
         html = c.get("/detections", params={"stationID": "S1", "lang": "en"}).text
-        assert "Public view" in html and "human" not in "".join(r[3] for r in _cells(html))
+        assert "Public view" in html and "human" not in "".join(r[4] for r in _cells(html))
         assert len(_cells(html)) == 2  # m1's bullfrog and its person are both hidden: the frame shows a person
         assert _cells(c.get("/").text)[0][1] == "2"
+
+
+def test_species_by_vernacular_name_dates_hours_and_review_status(pages):
+    c, ids = pages
+    zh = _cells(c.get("/detections", params={"scientificName": "牛蛙", "lang": "zh"}).text)
+    assert len(zh) == 2 and all("Lithobates catesbeianus" in r[3] for r in zh)  # d1 (image) and d2 (audio)
+    boar = _cells(c.get("/detections", params={"scientificName": "wild boar"}).text)
+    assert len(boar) == 2 and all("Sus scrofa" in r[3] for r in boar)
+    # calendar dates in Asia/Shanghai: d1 is 2024-05-01 08:00 +08:00, d2/d3 2024-05-02 20:00 +08:00
+    may1 = _cells(c.get("/detections", params={"date_from": "2024-05-01", "date_to": "2024-05-01"}).text)
+    assert [r[1] for r in may1] == ["2024-05-01T08:00:00+08:00"]
+    evening = _cells(c.get("/detections", params={"hour_from": "19", "hour_to": "5"}).text)  # wraps midnight
+    assert sorted(r[1] for r in evening) == ["2024-05-02T20:00:00+08:00", "2024-05-02T20:00:03+08:00"]
+    band = _cells(c.get("/detections", params={"min_probability": "0.5", "max_probability": "0.8"}).text)
+    assert sorted(r[5] for r in band) == ["0.55", "0.77"]
+    assert len(_cells(c.get("/detections", params={"reviewed": "true"}).text)) == 1  # "none" row only
+    assert "No detections match." in c.get("/detections", params={"reviewed": "true"}).text
+    bad = c.get("/detections", params={"date_from": "2024-13-01"})
+    assert bad.status_code == 200 and "YYYY-MM-DD" in bad.text
+
+
+def test_export_links_carry_the_selection(pages):
+    c, ids = pages
+    html = c.get("/detections", params={"stationID": "S1", "modality": "audio"}).text
+    link = re.search(r'href="(/v1/export/detections\?[^"]+)"', html).group(1).replace("&amp;", "&")
+    rows = c.get(link).text.strip().splitlines()
+    assert rows[0].startswith("detectionID,") and len(rows) == 3  # header + d2 + d3
+    assert {ids["d2"], ids["d3"]} == {r.split(",")[0] for r in rows[1:]}
+    dwc = c.get(re.search(r'href="(/v1/export/dwc\?[^"]+)"', html).group(1).replace("&amp;", "&"))
+    assert dwc.status_code == 200

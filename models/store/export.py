@@ -29,7 +29,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -240,6 +240,14 @@ def _write_csv(path: Path, header: list[str], rows: Iterator[dict]) -> int:
     return n
 
 
+#: A selection of observations: called with ``Detection`` or ``Event``, the SQL conditions of the selected rows.
+Selection = Callable[[type], list]
+
+
+def _where(selection: Selection | None, model) -> list:
+    return [] if selection is None else list(selection(model))
+
+
 def _bool(value: bool) -> str:
     return "true" if value else "false"
 
@@ -247,7 +255,7 @@ def _bool(value: bool) -> str:
 def export_camtrap_dp(session: Session, out_dir: str | Path, catalogue: Catalogue, *, public: bool = True,
                       precision_deg: float = 0.1, title: str = "biodiv-obs station detections",
                       profile_url: str | None = None, created: datetime | None = None,
-                      data_license: str = "CC-BY-4.0") -> ExportReport:
+                      data_license: str = "CC-BY-4.0", selection: Selection | None = None) -> ExportReport:
     """Write a Camtrap DP 1.0.2 package (``datapackage.json``, ``deployments.csv``, ``media.csv``,
     ``observations.csv``, ``warnings.csv``) into ``out_dir`` (created; existing files are replaced).
 
@@ -256,6 +264,9 @@ def export_camtrap_dp(session: Session, out_dir: str | Path, catalogue: Catalogu
         precision_deg: grid of the generalised coordinates, decimal degrees.
         profile_url: package ``profile``; None writes ``tabular-data-package`` (validates offline),
             :data:`CAMTRAP_DP_PROFILE` the official profile.
+        selection: export only a selection: called with ``Detection`` and with ``Event``, it returns the SQL
+            conditions of the selected rows (e.g. ``serve.routers.detections.listing_filters``); media are
+            those of the selected detections. None exports everything.
     Returns:
         the :class:`ExportReport` (rows written, rows left out with reasons).
     Raises:
@@ -293,7 +304,10 @@ def export_camtrap_dp(session: Session, out_dir: str | Path, catalogue: Catalogu
     withheld = {"media": 0, "observations": 0}
 
     def media_rows() -> Iterator[dict]:
-        for m in session.scalars(select(Media).order_by(Media.mediaID)).yield_per(2000):
+        q = select(Media).order_by(Media.mediaID)
+        if selection is not None:
+            q = q.where(Media.mediaID.in_(select(Detection.mediaID).where(*selection(Detection))))
+        for m in session.scalars(q).yield_per(2000):
             where = m.fileName or m.filePath
             if m.deploymentID not in kept_sites:
                 report.warn("media", m.mediaID, where, f"deployment {m.deploymentID!r} is not exported")
@@ -320,7 +334,8 @@ def export_camtrap_dp(session: Session, out_dir: str | Path, catalogue: Catalogu
     report.rows["media"] = _write_csv(out / "media.csv", [f[0] for f in MEDIA_FIELDS], media_rows())
 
     def observation_rows() -> Iterator[dict]:
-        for d in session.scalars(select(Detection).order_by(Detection.detectionID)).yield_per(5000):
+        for d in session.scalars(select(Detection).where(*_where(selection, Detection))
+                                 .order_by(Detection.detectionID)).yield_per(5000):
             if d.mediaID not in exported_media:
                 if d.mediaID in private:
                     withheld["observations"] += 1
@@ -333,7 +348,8 @@ def export_camtrap_dp(session: Session, out_dir: str | Path, catalogue: Catalogu
                 continue
             yield _observation(d, "media", d.detectionID, d.mediaID, start,
                                start + timedelta(seconds=max(0.0, d.end_s - d.start_s)))
-        for e in session.scalars(select(Event).order_by(Event.eventID)).yield_per(5000):
+        events = select(Event).where(*_where(selection, Event)).order_by(Event.eventID)
+        for e in session.scalars(events).yield_per(5000):
             if public and is_private(e.observationType, e.scientificName):
                 withheld["observations"] += 1
                 continue
@@ -441,8 +457,9 @@ def validate_package(path: str | Path) -> list[str]:
 
 def export_dwc_occurrences(session: Session, path: str | Path, catalogue: Catalogue, *, public: bool = True,
                            precision_deg: float = 0.1, level: Literal["auto", "media", "event"] = "auto",
-                           data_license: str = "CC-BY-4.0") -> ExportReport:
-    """Write a Darwin Core occurrence CSV: one row per animal observation with a ``scientificName``.
+                           data_license: str = "CC-BY-4.0", selection: Selection | None = None) -> ExportReport:
+    """Write a Darwin Core occurrence CSV: one row per animal observation with a ``scientificName``
+    (of ``selection`` only, when given: see :func:`export_camtrap_dp`).
 
     ``level="auto"`` uses event-level observations when the database holds events (one occurrence per
     independent event, as GBIF's Camtrap DP conversion does), media-level detections otherwise.
@@ -465,7 +482,8 @@ def export_dwc_occurrences(session: Session, path: str | Path, catalogue: Catalo
 
     def rows() -> Iterator[dict]:
         nonlocal withheld
-        q = select(model).where(model.observationType == "animal", model.scientificName.is_not(None)).order_by(pk)
+        q = select(model).where(model.observationType == "animal", model.scientificName.is_not(None),
+                                *_where(selection, model)).order_by(pk)
         for r in session.scalars(q).yield_per(5000):
             rid = r.eventID if level == "event" else r.detectionID
             if public and (is_private(r.observationType, r.scientificName) or (r.mediaID or "") in private):

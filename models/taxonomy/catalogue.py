@@ -195,6 +195,21 @@ class Catalogue:
         """The entry for ``name`` (matched after normalisation), or None."""
         return self._by_key.get(normalise_name(name))
 
+    def search(self, text: str, limit: int = 20) -> list[Species]:
+        """Entries whose scientific, English or Chinese name matches ``text`` (case-insensitive, trimmed):
+        the exact matches when there are any (one name can be shared, e.g. a vernacular name), else those
+        containing ``text``, by scientific name; at most ``limit``. Empty text matches nothing."""
+        key = " ".join(text.split()).casefold()
+        if not key:
+            return []
+
+        def names(sp: Species) -> tuple[str, ...]:
+            return tuple(n.casefold() for n in (sp.scientificName, sp.vernacularNameEN, sp.vernacularNameZH) if n)
+
+        exact = [sp for sp in self if key in names(sp)]
+        found = exact or [sp for sp in self if any(key in n for n in names(sp))]
+        return sorted(found, key=lambda sp: sp.scientificName)[:limit]
+
     def is_invasive(self, name: str | None) -> bool:
         """True when ``name`` is invasive in China (catalogue status or an extra list)."""
         if not name or is_blank(name):

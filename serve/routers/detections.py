@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, not_, or_, select
 from starlette.concurrency import run_in_threadpool
 
 from models.store.db import Detection
@@ -61,6 +61,20 @@ def listing_filters(model, q) -> list[ColumnElement[bool]]:
         conds.append(model.eventStartUTC <= _naive_utc(q.end))
     if q.min_probability is not None:
         conds.append(model.classificationProbability >= q.min_probability)
+    if getattr(q, "max_probability", None) is not None:
+        conds.append(model.classificationProbability <= q.max_probability)
+    if getattr(q, "reviewed", None) is not None:
+        human = model.classificationMethod == "human"
+        conds.append(human if q.reviewed else not_(human))
+    lo, hi = getattr(q, "hour_from", None), getattr(q, "hour_to", None)
+    if lo is not None or hi is not None:
+        # eventStart is the local ISO 8601 time with offset ("2024-05-01T08:00:00+08:00"): characters 12-13
+        # are the hour on the deployment's clock; untimed rows ("") fail the filter
+        hour = func.substr(model.eventStart, 12, 2)
+        timed = func.length(model.eventStart) >= 13
+        lo_s, hi_s = f"{lo if lo is not None else 0:02d}", f"{hi if hi is not None else 23:02d}"
+        conds.append(and_(timed, and_(hour >= lo_s, hour <= hi_s) if lo_s <= hi_s
+                          else or_(hour >= lo_s, hour <= hi_s)))
     return conds
 
 
