@@ -43,7 +43,7 @@ TEXT = {
            "confirm": "Confirm species", "not_species": "Not this species", "correct_to": "Correct to",
            "unknown_label": "unknown (not this species)", "blank_label": "blank (nothing there)",
            "open_image": "open the image", "spectrogram_alt": "Spectrogram of the detection window",
-           "image_alt": "Camera-trap image", "now_labelled": "now labelled", "no_detection":
+           "image_alt": "Camera-trap image", "now_labelled": "Now labelled", "no_detection":
            "The detection behind this alert is gone (re-published); the alert keeps what was seen.",
            "done_acknowledge": "Alert acknowledged.", "done_resolve": "Alert resolved.",
            "done_confirm": "Detection confirmed.", "done_correct": "Detection corrected.",
