@@ -124,9 +124,15 @@ class AlertOut(BaseModel):
     cursor: str
     created: UtcDatetime
     detection: dict
-    status: str = Field("open", description="open, or withdrawn when a review corrected the detection")
+    alertID: int | None = Field(None, description="the alert's ID (for the workflow actions)")
+    status: str = Field("open", description="open, acknowledged, resolved (the workflow), or withdrawn when a "
+                                            "review corrected the detection to something not invasive")
     withdrawn: UtcDatetime | None = None
     withdrawnReason: str = ""
+    acknowledged: UtcDatetime | None = None
+    acknowledgedBy: str = ""
+    resolved: UtcDatetime | None = None
+    resolvedBy: str = ""
 
 
 

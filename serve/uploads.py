@@ -14,6 +14,7 @@ import posixpath
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -302,6 +303,37 @@ def process_upload(session: Session, *, data: bytes, file_name: str, deployment_
     finally:
         tmp.unlink(missing_ok=True)
         _remove_if_empty(folder)
+    return result
+
+
+def receive_upload(session: Session, *, file: object, deployment_id: str, max_upload_bytes: int, media_root: Path,
+                   classifiers: Classifiers, catalogue: Catalogue, top_k: int, background_audio_s: float | None,
+                   submitted_by: str, submit_job: Callable[[str], object]) -> UploadResult:
+    """The one path of an upload received over HTTP, shared by ``POST /v1/media`` and the upload page
+    (``POST /upload/file``): the same checks, limits and reasons, in the same order.
+
+    ``file`` is the request's file part (a Starlette ``UploadFile``, or a plain string when the part had no
+    file name). Checks: a blank ``deployment_id`` (422 ``missing_deployment``), a part without a file name
+    (422 ``missing_filename``, never echoed), more than ``max_upload_bytes`` (413 ``upload_too_large``), then
+    everything :func:`process_upload` checks. A new background job is handed to ``submit_job`` (its ID).
+
+    Raises:
+        UploadRejected: any refusal, with its HTTP status, reason code and message.
+    """
+    deployment_id = deployment_id.strip()
+    if not deployment_id:
+        raise UploadRejected(422, "missing_deployment", "deploymentID must not be blank")
+    if isinstance(file, str) or not (getattr(file, "filename", "") or "").strip():
+        raise UploadRejected(422, "missing_filename", "the file part has no file name")
+    data = file.file.read(max_upload_bytes + 1)
+    if len(data) > max_upload_bytes:
+        raise UploadRejected(413, "upload_too_large", f"uploads are limited to {max_upload_bytes} bytes")
+    result = process_upload(session, data=data, file_name=sanitise_filename(file.filename),
+                            deployment_id=deployment_id, media_root=media_root, classifiers=classifiers,
+                            catalogue=catalogue, top_k=top_k, background_audio_s=background_audio_s,
+                            submitted_by=submitted_by)
+    if result.job is not None and not result.duplicate:
+        submit_job(result.job.jobID)
     return result
 
 

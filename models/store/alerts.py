@@ -115,13 +115,64 @@ def record_alerts(session: Session, detection_ids: Iterable[str] | None = None) 
     return len(rows)
 
 
+#: Alert states: the workflow ``open`` -> ``acknowledged`` -> ``resolved``; ``withdrawn`` is set only by a review
+#: that corrects the detection to something not invasive (:func:`withdraw_alerts`), from ``open`` or
+#: ``acknowledged``.
+ALERT_STATES = ("open", "acknowledged", "resolved", "withdrawn")
+#: Workflow actions: ``action -> (state it starts from, state it leads to)``.
+TRANSITIONS = {"acknowledge": ("open", "acknowledged"), "resolve": ("acknowledged", "resolved")}
+#: States in which an alert still asks for attention (a review correcting it withdraws it).
+ACTIVE_STATES = ("open", "acknowledged")
+
+
+class AlertTransitionError(ValueError):
+    """A workflow step that cannot be applied: ``status`` 404 (no such alert), 422 (unknown action) or 409
+    (the alert is not in the state the action starts from)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def transition_alert(session: Session, alert_id: int, action: str, who: str, now: datetime | None = None) -> Alert:
+    """Move an alert one step along the workflow (:data:`TRANSITIONS`) and record who did it and when;
+    commits. A compare-and-set update on the current state, so of two reviewers acting at once only one
+    succeeds and the other gets 409.
+
+    Raises:
+        AlertTransitionError: 404 unknown alert, 422 unknown action, 409 the alert is not in the state the
+            action starts from (e.g. resolving an open alert, or acknowledging a withdrawn one).
+    """
+    if action not in TRANSITIONS:
+        raise AlertTransitionError(422, f"unknown action {action!r}; expected one of {', '.join(TRANSITIONS)}")
+    source, target = TRANSITIONS[action]
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise AlertTransitionError(404, f"no alert with ID {alert_id}")
+    stamp = (now or _now()).replace(tzinfo=None)
+    values = ({"acknowledged": stamp, "acknowledgedBy": who[:256]} if target == "acknowledged"
+              else {"resolved": stamp, "resolvedBy": who[:256]})
+    n = session.execute(update(Alert).where(Alert.alertID == alert_id, Alert.status == source)
+                        .values(status=target, **values)).rowcount
+    if n != 1:
+        session.rollback()
+        current = session.get(Alert, alert_id)
+        session.refresh(current)
+        raise AlertTransitionError(409, f"alert {alert_id} is {current.status}; {action} needs an alert that is "
+                                        f"{source}")
+    session.commit()
+    session.refresh(alert)
+    return alert
+
+
 def withdraw_alerts(session: Session, detection_id: str, reason: str, now: datetime | None = None) -> int:
-    """Withdraw the open alerts of a detection that a reviewer corrected to something not invasive (in the
-    caller's transaction): ``status`` becomes ``withdrawn`` with when and why, and a webhook delivery that
-    has not happened yet is cancelled (``delivery`` ``cancelled``). Returns the number withdrawn. The alert
-    stays in the feed (readers that saw it learn it was withdrawn)."""
+    """Withdraw the open or acknowledged alerts of a detection that a reviewer corrected to something not
+    invasive (in the caller's transaction): ``status`` becomes ``withdrawn`` with when and why, and a webhook
+    delivery that has not happened yet is cancelled (``delivery`` ``cancelled``). A resolved alert stays
+    resolved. Returns the number withdrawn. The alert stays in the feed (readers that saw it learn it was
+    withdrawn)."""
     stamp = now or _now()
-    n = session.execute(update(Alert).where(Alert.detectionID == detection_id, Alert.status == "open")
+    n = session.execute(update(Alert).where(Alert.detectionID == detection_id, Alert.status.in_(ACTIVE_STATES))
                         .values(status="withdrawn", withdrawn=stamp, withdrawnReason=reason[:512])).rowcount
     session.execute(update(Alert).where(Alert.detectionID == detection_id, Alert.delivery == "pending")
                     .values(delivery="cancelled", nextAttempt=None))

@@ -465,7 +465,13 @@ class Alert(Base):
     nextAttempt: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
     lastError: Mapped[str] = mapped_column(String(1024), default="")
     delivered: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    #: ``open``, or ``withdrawn`` when a reviewer corrected the detection to something not invasive (migration 0008)
+    #: ``open``, ``acknowledged``, ``resolved`` (the workflow, migration 0009), or ``withdrawn`` when a reviewer
+    #: corrected the detection to something not invasive (migration 0008); see ``models.store.alerts.TRANSITIONS``
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
     withdrawn: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     withdrawnReason: Mapped[str] = mapped_column(String(512), default="")
+    #: when and by whom (key name) the alert was acknowledged / resolved (migration 0009)
+    acknowledged: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    acknowledgedBy: Mapped[str] = mapped_column(String(256), default="")
+    resolved: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    resolvedBy: Mapped[str] = mapped_column(String(256), default="")

@@ -11,7 +11,7 @@ from serve.access_schemas import JobAccepted, JobOut
 from serve.auth import Principal, Role, require
 from serve.deps import CatalogueDep, ClassifiersDep, SessionDep, SettingsDep
 from serve.schemas import DetectionOut, MediaOut, UploadOut
-from serve.uploads import UploadRejected, process_upload, sanitise_filename
+from serve.uploads import UploadRejected, receive_upload
 
 router = APIRouter(prefix="/v1", tags=["media"])
 
@@ -53,24 +53,15 @@ def upload_media(file: Annotated[UploadFile | str, File(description="image or au
     (listed at ``/v1/stations``), else 422 ``unknown_deployment`` and nothing is stored; then the
     content type (415), the model (503) and decoding (413/422) are checked.
     """
-    deployment_id = deploymentID.strip()
-    if not deployment_id:
-        raise _reject(422, "missing_deployment", "deploymentID must not be blank")
-    if isinstance(file, str) or not (file.filename or "").strip():  # a part without a file name is a plain field
-        raise _reject(422, "missing_filename", "the file part has no file name")
-    data = file.file.read(settings.max_upload_bytes + 1)
-    if len(data) > settings.max_upload_bytes:
-        raise _reject(413, "upload_too_large", f"uploads are limited to {settings.max_upload_bytes} bytes")
     try:
-        result = process_upload(
-            session, data=data, file_name=sanitise_filename(file.filename), deployment_id=deployment_id,
+        result = receive_upload(
+            session, file=file, deployment_id=deploymentID, max_upload_bytes=settings.max_upload_bytes,
             media_root=settings.media_root, classifiers=classifiers, catalogue=catalogue, top_k=settings.top_k,
-            background_audio_s=settings.background_audio_s, submitted_by=principal.name)
+            background_audio_s=settings.background_audio_s, submitted_by=principal.name,
+            submit_job=request.app.state.jobs.submit)
     except UploadRejected as exc:
         raise _reject(exc.status, exc.reason, exc.message) from exc
     if result.job is not None:
-        if not result.duplicate:
-            request.app.state.jobs.submit(result.job.jobID)
         url = str(request.url_for("job_status", job_id=result.job.jobID).path)
         body = JobAccepted(duplicate=result.duplicate, job=JobOut.model_validate(result.job), statusURL=url)
         return JSONResponse(body.model_dump(mode="json"), status_code=202, headers={"Location": url})
