@@ -7,8 +7,8 @@ is vendored under ``/static/htmx``).
 
 from fastapi import APIRouter
 
-from serve.pages import account, browse
+from serve.pages import account, browse, progress, species, stations, statistics
 
 router = APIRouter(include_in_schema=False)
-for _module in (account, browse):
+for _module in (account, browse, stations, species, statistics, progress):
     router.include_router(_module.router)
