@@ -108,7 +108,8 @@ def _figures(request, s, station, interval, index, conds, who, t, lang) -> dict:
     grid = {name: dict.fromkeys(periods, 0) for name in [*top, t["other"]]}
     for r in counts:
         grid[r.scientificName if r.scientificName in top else t["other"]][r.period] += r.count
-    series = [(name, list(grid[name].values())) for name in grid if any(grid[name].values())]
+    grid = {n: by for n, by in grid.items() if any(by.values())}  # no empty "other"
+    series = [(name, list(by.values())) for name, by in grid.items()]
     names = {sp.scientificName: (sp.vernacularNameZH if lang == "zh" else sp.vernacularNameEN)
              for sp in request.app.state.catalogue}
     legend = [(names.get(n) or n, v) for n, v in series]
@@ -134,7 +135,8 @@ def _figures(request, s, station, interval, index, conds, who, t, lang) -> dict:
     species_rows = [[names.get(n) or n, {"text": str(totals[n]), "url": detections_url(
         lang, stationID=station, scientificName=n)}] for n in sorted(totals, key=lambda n: (-totals[n], n))]
     return {"counts_svg": counts_svg, "diel_svg": diel_svg, "rich_svg": rich_svg, "index_svg": index_svg,
-            "count_rows": [[p, *(grid[n][p] for n in grid)] for p in periods], "count_heads": list(grid),
+            "count_rows": [[p, *(grid[n][p] for n in grid)] for p in periods],
+            "count_heads": [names.get(n) or n for n in grid],
             "diel": diel, "rich": rich, "index_rows": [[x.strftime("%Y-%m-%d %H:%M:%S"), "–" if v is None else
                                                         f"{v:.4g}"] for x, v in timed],
             "index_total": total, "species_rows": species_rows}
