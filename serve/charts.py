@@ -147,6 +147,7 @@ def bar_svg(labels: list[str], series: list[tuple[str, list[float]]], *, prefix:
                 bar.set_url(urls[i])
         if stacked:
             bottom = bottom + np.asarray(values, dtype=float)
+    ax.set_xlim(-0.6, max(len(labels), 8) - 0.4)  # a few bars keep a bar's width, not the whole axis
     step = max(1, int(np.ceil(len(labels) / 24)))
     ax.set_xticks(x[::step], [labels[i] for i in range(0, len(labels), step)],
                   rotation=45 if max((len(s) for s in labels), default=0) > 3 else 0,
@@ -195,6 +196,9 @@ def line_svg(x: list, series: list[tuple[str, list[float | None]]], *, prefix: s
         ax.set_xlabel(xlabel)
     if x and not isinstance(x[0], (int, float, np.number)):
         fig.autofmt_xdate()
+    elif x and all(isinstance(v, int) for v in x):
+        ax.xaxis.get_major_locator().set_params(integer=True)  # e.g. sampling days
+        ax.set_xlim(min(x) - 0.5, max(max(x), min(x) + 3) + 0.5)
     if len(series) + len(hlines) > 1:
         ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _svg_text(plt, fig, prefix, title)
@@ -253,8 +257,13 @@ def map_svg(points: list[tuple[str, float, float, bool]], *, prefix: str, title:
     ax.set_ylim(cy - half, cy + half)
     ax.set_aspect("equal")
     ax.grid(True, linewidth=0.4, color="#ccd5c8")
-    ax.xaxis.set_major_formatter(lambda v, _: f"{v / k:.3f}°E" if v >= 0 else f"{-v / k:.3f}°W")
-    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.3f}°N" if v >= 0 else f"{-v:.3f}°S")
+    from matplotlib.ticker import MaxNLocator
+
+    digits = 2 if span > 0.05 else 3
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v / k:.{digits}f}°E" if v >= 0 else f"{-v / k:.{digits}f}°W")
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.{digits}f}°N" if v >= 0 else f"{-v:.{digits}f}°S")
     ax.tick_params(labelsize=7)
     km = _nice(2 * half * 111.195 / 4)  # a quarter of the width at most
     x0, y0 = cx - half + pad * 0.3, cy - half + pad * 0.3
@@ -262,5 +271,5 @@ def map_svg(points: list[tuple[str, float, float, bool]], *, prefix: str, title:
     ax.annotate(f"{km:g} km", (x0, y0), xytext=(0, 5), textcoords="offset points", fontsize=8)
     if any(p[3] for p in points):
         ax.plot([], [], "o", markerfacecolor="none", color=PALETTE[0], label=generalised_label)
-        ax.legend(frameon=False, fontsize=8, loc="upper right")
+        ax.legend(frameon=False, fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.0))
     return _svg_text(plt, fig, prefix, title)
