@@ -113,3 +113,37 @@ def seed_history(url: str) -> dict[str, str]:
         s.commit()
     engine.dispose()
     return ids
+
+
+#: Reviews :func:`seed_reviews` applies, in order: (detection key, reviewer, action, corrected name).
+REVIEWS = [("a1", "alice", "confirm", None), ("a2", "alice", "correct", "Myocastor coypus"),
+           ("a4", "alice", "confirm", None), ("h2", "bob", "confirm", None),
+           ("a3", "bob", "correct", "Sus scrofa")]
+
+
+def seed_reviews(url: str) -> dict[str, str]:
+    """:func:`seed_history` plus the :data:`REVIEWS` and three acoustic-index segments of ``w1`` (ACI 1, 2, 3 at
+    20:00:00, 20:00:03 and 20:00:06 local); returns detection IDs by key.
+
+    After the reviews the machine-labelled boars a1 (p 0.9), a4 (0.95) and h2 (0.5, on the image with a person)
+    are confirmed, a2 (0.8) is corrected to a coypu, and the bullfrog a3 (0.7) is corrected to a boar.
+    """
+    from models.store.db import AcousticIndex
+    from models.store.review import review_detection
+    from models.taxonomy.catalogue import Catalogue
+
+    ids = seed_history(url)
+    catalogue = Catalogue.load()
+    engine = make_engine(url)
+    with Session(engine) as s:
+        for key, who, action, name in REVIEWS:
+            review_detection(s, ids[key], action=action, reviewer=who, catalogue=catalogue, scientific_name=name)
+        for i in range(3):
+            stamp = f"2024-05-01T20:00:0{3 * i}+08:00"
+            s.add(AcousticIndex(indexID=f"ix{i}", mediaID="w1", deploymentID="S1-rec", stationID="S1",
+                                start_s=3.0 * i, end_s=3.0 * i + 3, segmentStart=stamp, segmentStartUTC=to_utc(stamp),
+                                sample_rate_hz=8000, ACI=float(i + 1), NDSI=0.1 * i, ADI=None, AEI=None, BI=None,
+                                H=None))
+        s.commit()
+    engine.dispose()
+    return ids

@@ -83,3 +83,27 @@ def test_richness_and_accumulation(session):
     assert r.chao2 == pytest.approx(3.0)
     empty = richness(session, "nowhere")
     assert (empty.observedRichness, empty.maoTau, empty.collectorsCurve) == (0, [], [])
+
+
+def test_review_agreement_per_probability_band(db_url):
+    from models.store.privacy import public_detections
+    from models.store.stats import review_agreement
+    from tests.data_helpers import seed_reviews
+
+    seed_reviews(db_url)
+    engine = make_engine(db_url)
+    with Session(engine) as s:
+        boar = {(b.low, b.high): (b.confirmed, b.corrected) for b in review_agreement(s, scientific_name="sus SCROFA")}
+        frog = review_agreement(s, scientific_name=L)
+        everything = review_agreement(s)
+        public = review_agreement(s, scientific_name=S, where=[public_detections()])
+        with pytest.raises(ValueError):
+            review_agreement(s, bands=0)
+    engine.dispose()
+    # the machine called a1 (0.9), a4 (0.95) and h2 (0.5) boars, confirmed; a2 (0.8) a boar, corrected
+    assert boar[(0.9, 1.0)] == (2, 0) and boar[(0.8, 0.9)] == (0, 1) and boar[(0.5, 0.6)] == (1, 0)
+    assert sum(c + k for c, k in boar.values()) == 4 and len(boar) == 10
+    assert [(b.low, b.corrected, b.share) for b in frog if b.reviewed] == [(0.7, 1, 0.0)]  # a3, corrected
+    assert sum(b.reviewed for b in everything) == 5 and everything[9].share == 1.0 and everything[8].share == 0.0
+    assert everything[0].share is None  # nothing reviewed in 0-0.1
+    assert public[5].reviewed == 0 and public[9].confirmed == 2  # h2 shares its image with a person

@@ -24,7 +24,8 @@ from typing import Literal
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from models.store.db import Detection, Event
+from models.store.db import Detection, DetectionReview, Event
+from models.taxonomy.catalogue import normalise_name
 
 Interval = Literal["day", "week", "month"]
 Level = Literal["media", "event"]
@@ -36,9 +37,12 @@ def _model(level: Level):
     return Detection if level == "media" else Event
 
 
-def _conds(model, station_id: str, start: datetime | None, end: datetime | None,
-           min_probability: float | None, animals_only: bool = True) -> list[ColumnElement[bool]]:
-    conds = [model.stationID == station_id, model.eventStart != ""]
+def _conds(model, station_id: str | None, start: datetime | None, end: datetime | None,
+           min_probability: float | None, animals_only: bool = True,
+           where: Sequence[ColumnElement[bool]] = ()) -> list[ColumnElement[bool]]:
+    conds = [model.eventStart != "", *where]
+    if station_id is not None:
+        conds.append(model.stationID == station_id)
     if animals_only:
         conds += [model.observationType == "animal", model.scientificName.is_not(None)]
     if start is not None:
@@ -67,6 +71,33 @@ def period_of(day: str, interval: Interval) -> str:
     raise ValueError(f"interval must be day, week or month, got {interval!r}")
 
 
+def _period_start(label: str, interval: Interval) -> date:
+    if interval == "week":
+        year, week = label.split("-W")
+        return date.fromisocalendar(int(year), int(week), 1)
+    return date.fromisoformat(label if interval == "day" else f"{label}-01")
+
+
+def periods_between(first: str, last: str, interval: Interval, limit: int = 1000) -> list[str]:
+    """Every period label from ``first`` to ``last`` inclusive (labels of :func:`period_of`), so a chart shows
+    empty periods as zero; at most ``limit`` labels (the first ones).
+
+    Raises:
+        ValueError: unknown ``interval`` or a malformed label.
+    """
+    from datetime import timedelta
+
+    day, end = _period_start(first, interval), _period_start(last, interval)
+    out: list[str] = []
+    while day <= end and len(out) < limit:
+        out.append(period_of(day.isoformat(), interval))
+        if interval == "month":
+            day = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+        else:
+            day += timedelta(days=1 if interval == "day" else 7)
+    return out
+
+
 @dataclass(frozen=True)
 class PeriodCount:
     """Records of one species in one period (local time)."""
@@ -76,18 +107,21 @@ class PeriodCount:
     count: int
 
 
-def species_counts(session: Session, station_id: str, interval: Interval = "day", level: Level = "media",
+def species_counts(session: Session, station_id: str | None, interval: Interval = "day", level: Level = "media",
                    start: datetime | None = None, end: datetime | None = None,
-                   min_probability: float | None = None) -> list[PeriodCount]:
+                   min_probability: float | None = None,
+                   where: Sequence[ColumnElement[bool]] = ()) -> list[PeriodCount]:
     """Counts by species per local day, ISO week or month at one station, ordered by period then name.
 
     ``start``/``end`` are naive UTC bounds on ``eventStartUTC`` (inclusive). One SQL ``GROUP BY`` over
-    (species, local date); weeks and months are summed from days.
+    (species, local date); weeks and months are summed from days. ``station_id`` None counts every
+    station; ``where`` adds conditions on the model (e.g. ``public_detections()``, one species, or
+    ``classificationMethod == "human"``).
     """
     model = _model(level)
     day = func.substr(model.eventStart, 1, 10)
     rows = session.execute(select(model.scientificName, day, func.count())
-                           .where(*_conds(model, station_id, start, end, min_probability))
+                           .where(*_conds(model, station_id, start, end, min_probability, where=where))
                            .group_by(model.scientificName, day)).all()
     totals: Counter[tuple[str, str]] = Counter()
     for name, d, n in rows:
@@ -95,14 +129,16 @@ def species_counts(session: Session, station_id: str, interval: Interval = "day"
     return [PeriodCount(p, name, n) for (p, name), n in sorted(totals.items())]
 
 
-def diel_activity(session: Session, station_id: str, level: Level = "media", start: datetime | None = None,
-                  end: datetime | None = None, min_probability: float | None = None) -> dict[str, list[int]]:
-    """Records per hour of local time (0-23) for each species at one station: ``{name: [24 counts]}``."""
+def diel_activity(session: Session, station_id: str | None, level: Level = "media", start: datetime | None = None,
+                  end: datetime | None = None, min_probability: float | None = None,
+                  where: Sequence[ColumnElement[bool]] = ()) -> dict[str, list[int]]:
+    """Records per hour of local time (0-23) for each species at one station (None: every station):
+    ``{name: [24 counts]}``; ``where`` as for :func:`species_counts`."""
     model = _model(level)
     hour = func.substr(model.eventStart, 12, 2)
     out: dict[str, list[int]] = {}
     for name, h, n in session.execute(select(model.scientificName, hour, func.count())
-                                      .where(*_conds(model, station_id, start, end, min_probability))
+                                      .where(*_conds(model, station_id, start, end, min_probability, where=where))
                                       .group_by(model.scientificName, hour)):
         if h and h.isdigit() and 0 <= int(h) < 24:
             out.setdefault(name, [0] * 24)[int(h)] += n
@@ -172,17 +208,21 @@ class Richness:
     species: dict[str, int]
 
 
-def richness(session: Session, station_id: str, level: Level = "media", start: datetime | None = None,
-             end: datetime | None = None, min_probability: float | None = None) -> Richness:
+def richness(session: Session, station_id: str | None, level: Level = "media", start: datetime | None = None,
+             end: datetime | None = None, min_probability: float | None = None,
+             where: Sequence[ColumnElement[bool]] = ()) -> Richness:
     """Observed richness, the collector's curve and the Mao Tau accumulation curve at one station, with
-    local days as sampling units (two ``SELECT DISTINCT`` queries)."""
+    local days as sampling units (two ``SELECT DISTINCT`` queries). ``where`` restricts the records (as for
+    :func:`species_counts`); the sampling days are every day with any record that passes ``where``."""
     model = _model(level)
     day = func.substr(model.eventStart, 1, 10)
     days = sorted(d for d in session.scalars(
-        select(day).where(*_conds(model, station_id, start, end, None, animals_only=False)).distinct()) if d)
+        select(day).where(*_conds(model, station_id, start, end, None, animals_only=False, where=where))
+        .distinct()) if d)
     by_day: dict[str, set[str]] = defaultdict(set)
     for d, name in session.execute(select(day, model.scientificName)
-                                   .where(*_conds(model, station_id, start, end, min_probability)).distinct()):
+                                   .where(*_conds(model, station_id, start, end, min_probability, where=where))
+                                   .distinct()):
         by_day[d].add(name)
     incidence: Counter[str] = Counter()
     seen: set[str] = set()
@@ -195,3 +235,72 @@ def richness(session: Session, station_id: str, level: Level = "media", start: d
     return Richness(samplingUnits=days, observedRichness=len(incidence), chao2=round(chao2(counts, len(days)), 3),
                     collectorsCurve=collectors, maoTau=[round(x, 4) for x in mao_tau(counts, len(days))],
                     species=dict(sorted(incidence.items())))
+
+
+@dataclass(frozen=True)
+class BandAgreement:
+    """Reviews of machine classifications whose probability fell in ``[low, high)`` (the last band includes 1).
+
+    Attributes:
+        confirmed: reviews that kept the machine's label (``confirm``, or a ``correct`` to the same label).
+        corrected: reviews that changed the label.
+        share: ``confirmed / (confirmed + corrected)``; None when no detection of the band was reviewed.
+    """
+
+    low: float
+    high: float
+    confirmed: int
+    corrected: int
+
+    @property
+    def reviewed(self) -> int:
+        """Detections of the band that were reviewed."""
+        return self.confirmed + self.corrected
+
+    @property
+    def share(self) -> float | None:
+        """The confirmed share (0-1), None for an empty band."""
+        return self.confirmed / self.reviewed if self.reviewed else None
+
+
+def machine_reviews(session: Session, where: Sequence[ColumnElement[bool]] = ()) -> list[tuple[dict, DetectionReview]]:
+    """``(machine classification, first review)`` of every reviewed detection that passes ``where`` (conditions
+    on :class:`~models.store.db.Detection`), in review order. The first review's ``before`` is the model's
+    output; later reviews revise a person's label and are not counted. Detections whose first ``before``
+    is already human (imported labels) are left out."""
+    first = (select(DetectionReview.detectionID, func.min(DetectionReview.reviewID).label("rid"))
+             .group_by(DetectionReview.detectionID).subquery())
+    rows = session.scalars(select(DetectionReview).join(first, DetectionReview.reviewID == first.c.rid)
+                           .join(Detection, Detection.detectionID == DetectionReview.detectionID)
+                           .where(*where).order_by(DetectionReview.reviewID)).all()
+    return [(r.before or {}, r) for r in rows if (r.before or {}).get("classificationMethod", "machine") == "machine"]
+
+
+def kept_label(before: dict, review: DetectionReview) -> bool:
+    """True when ``review`` left the machine's label (observation type and name) as it was."""
+    machine = (before.get("observationType"), before.get("scientificName"))
+    return review.action == "confirm" or machine == (review.observationType, review.scientificName)
+
+
+def review_agreement(session: Session, bands: int = 10, scientific_name: str | None = None,
+                     where: Sequence[ColumnElement[bool]] = ()) -> list[BandAgreement]:
+    """How far the machine can be trusted: per probability band (``bands`` equal bands of 0-1), how many of the
+    reviewed detections the reviewers confirmed and how many they corrected.
+
+    The band and the label are the machine's (the first review's ``before``, see :func:`machine_reviews`);
+    ``scientific_name`` keeps only detections the machine called that species (case-insensitive).
+
+    Raises:
+        ValueError: ``bands`` is not positive.
+    """
+    if bands < 1:
+        raise ValueError(f"bands must be >= 1, got {bands}")
+    kept, changed = [0] * bands, [0] * bands
+    want = normalise_name(scientific_name) if scientific_name else None
+    for before, review in machine_reviews(session, where):
+        if want is not None and normalise_name(before.get("scientificName") or "") != want:
+            continue
+        p = float(before.get("classificationProbability") or 0.0)
+        i = min(bands - 1, max(0, math.floor(round(p * bands, 9))))  # round: 0.3 * 10 is 3, not 2.99..
+        (kept if kept_label(before, review) else changed)[i] += 1
+    return [BandAgreement(round(i / bands, 6), round((i + 1) / bands, 6), kept[i], changed[i]) for i in range(bands)]

@@ -7,8 +7,8 @@ is vendored under ``/static/htmx``).
 
 from fastapi import APIRouter
 
-from serve.pages import account, alerts, browse, upload
+from serve.pages import account, alerts, browse, progress, species, stations, statistics, upload
 
 router = APIRouter(include_in_schema=False)
-for _module in (account, browse, alerts, upload):
+for _module in (account, browse, stations, species, statistics, alerts, upload, progress):
     router.include_router(_module.router)

@@ -9,7 +9,8 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 
-from models.store.db import AcousticIndex, Deployment, Station
+from models.store.db import Deployment, Station
+from models.store.insights import acoustic_indices
 from serve.deps import SessionDep
 from serve.schemas import UtcInstant
 
@@ -83,18 +84,7 @@ def station_indices(stationID: str, q: Annotated[IndexQuery, Query()], session: 
         select(func.count()).select_from(Deployment).where(Deployment.stationID == stationID))
     if not known:
         raise HTTPException(status_code=404, detail=f"unknown station {stationID!r}")
-    conds = [AcousticIndex.stationID == stationID]
-    if q.deploymentID is not None:
-        conds.append(AcousticIndex.deploymentID == q.deploymentID)
-    if q.start is not None:
-        conds.append(AcousticIndex.segmentStartUTC >= _utc(q.start))
-    if q.end is not None:
-        conds.append(AcousticIndex.segmentStartUTC <= _utc(q.end))
-    total = session.scalar(select(func.count()).select_from(AcousticIndex).where(*conds)) or 0
-    rows = session.scalars(
-        select(AcousticIndex).where(*conds)
-        .order_by(AcousticIndex.segmentStartUTC.is_(None), AcousticIndex.segmentStartUTC, AcousticIndex.mediaID,
-                  AcousticIndex.start_s)
-        .limit(q.limit).offset(q.offset)).all()
+    total, rows = acoustic_indices(session, stationID, q.deploymentID, _utc(q.start) if q.start else None,
+                                   _utc(q.end) if q.end else None, q.limit, q.offset)
     return AcousticIndexPage(stationID=stationID, total=total, limit=q.limit, offset=q.offset,
                              items=[AcousticIndexOut.model_validate(r) for r in rows])

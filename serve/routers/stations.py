@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
 from models.store.db import Deployment, Detection, Station
+from models.store.insights import detections_per_deployment
 from models.store.privacy import generalise, sensitive_deployments
 from serve.auth import PrincipalDep, Role
 from serve.cache import ResultCache, get_result_cache
@@ -25,10 +26,9 @@ def _wants_geojson(request: Request, fmt: str | None) -> bool:
     return fmt == "geojson" if fmt is not None else GEOJSON in request.headers.get("accept", "")
 
 
-def _deployments(session, catalogue, settings, principal, cache: ResultCache) -> list[DeploymentOut]:
+def deployment_rows(session, catalogue, settings, principal, cache: ResultCache) -> list[DeploymentOut]:
     """Every deployment with its detection count; coordinates generalised for public callers."""
-    counts = dict(session.execute(select(Detection.deploymentID, func.count())
-                                  .group_by(Detection.deploymentID)).all())
+    counts = detections_per_deployment(session)
     hidden = set() if principal.at_least(Role.reviewer) else cache.get(
         ("sensitive_deployments",), lambda: sensitive_deployments(session, catalogue))
     out = []
@@ -66,7 +66,7 @@ def list_stations(request: Request, session: SessionDep, catalogue: CatalogueDep
     by_station = dict(session.execute(select(Detection.stationID, func.count()).group_by(Detection.stationID)).all())
     stations = {s.stationID: s for s in session.scalars(select(Station))}
     deployments: dict[str, list[DeploymentOut]] = {}
-    for dep in _deployments(session, catalogue, settings, principal, cache):
+    for dep in deployment_rows(session, catalogue, settings, principal, cache):
         deployments.setdefault(dep.stationID, []).append(dep)
     ids = sorted(set(stations) | {sid for sid in deployments if sid})
     out = [StationOut(stationID=sid, stationName=stations[sid].stationName if sid in stations else "",
@@ -92,7 +92,7 @@ def list_deployments(request: Request, session: SessionDep, catalogue: Catalogue
                      stationID: str | None = None, format: Literal["json", "geojson"] | None = None):
     """Deployments (Camtrap DP) ordered by ID, optionally of one station; as GeoJSON each is a Point
     Feature (geometry null without coordinates)."""
-    deps = [d for d in _deployments(session, catalogue, settings, principal, cache)
+    deps = [d for d in deployment_rows(session, catalogue, settings, principal, cache)
             if stationID is None or d.stationID == stationID]
     if not _wants_geojson(request, format):
         return deps
