@@ -1,6 +1,7 @@
 # biodiv-obs: one-command entry points. Everything installs into ./.venv on first use.
 #   make run    - pull the sample data (DVC) and run the whole pipeline (dvc repro)
-#   make test   - run the test suite (pulls the sample data first: the end-to-end test uses it)
+#   make test   - run the test suite (pulls the sample data first: the end-to-end test uses it), browser tests included
+#   make test-browser - only the real-browser tests of the web pages (tests/browser; Debian's chromium)
 #   make serve  - start the detections API on http://127.0.0.1:8000 (docs at /docs)
 #   make mlflow - open the MLflow UI on http://127.0.0.1:5000
 # Progress: a bar per stage on a terminal, a line every 30 s otherwise (BIODIV_PROGRESS=0: none, =bar, =lines).
@@ -11,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # The team remote holds the raw data; pipeline outputs are rebuilt by `dvc repro`, not pulled.
 RAW := data/raw/camera_traps data/raw/acoustic data/raw/stations data/weights
 
-.PHONY: install run test test-pg serve mlflow lint clean
+.PHONY: install run test test-browser test-pg serve mlflow lint clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,6 +31,11 @@ run: install
 test: install
 	dvc pull -q $(RAW)
 	$(PY) -m pytest -q
+
+# The web pages in headless Chromium (/usr/bin/chromium or BIODIV_CHROMIUM; skipped without one unless
+# BIODIV_REQUIRE_BROWSER=1). `make test` runs them too.
+test-browser: install
+	$(PY) -m pytest -q tests/browser
 
 # The test suite against SQLite and a throw-away PostgreSQL server (Debian's postgresql, see .ci/postgres.sh).
 test-pg: install

@@ -144,6 +144,8 @@ class Detection(Classification, Base):
         Index("ix_detections_prob_id", "classificationProbability", "detectionID"),
         Index("ix_detections_media_private", "mediaID", "observationType", "scientificName"),  # migration 0005b
         Index("ix_detections_station_day", "stationID", "observationType", "scientificName", "eventStart"),
+        Index("ix_detections_source_time", "classificationSource", "eventStartUTC", "detectionID"),  # migration 0009
+        Index("ix_detections_type_time", "observationType", "eventStartUTC", "detectionID"),  # migration 0009
     )
 
 

@@ -17,9 +17,11 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from sqlalchemy import case, distinct, func, select
 
+from models.store.alerts import ACTIVE_STATES
 from models.store.db import Alert, Deployment, Detection, Station
 from models.store.privacy import public_detections
 from serve.auth import Role
+from serve.cache import get_result_cache
 from serve.pages.common import language, render
 from serve.paging import row_dicts
 from serve.routers.detections import DETECTION_FIELDS, listing_filters, run_listing
@@ -32,22 +34,29 @@ router = APIRouter(include_in_schema=False)
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, principal: ViewerDep, lang: str | None = None) -> HTMLResponse:
     """Per station: detections (all time and the last 7 days), species seen, open invasive alerts, and the
-    review backlog; each figure links to the detections behind it."""
+    review backlog; each figure links to the detections behind it. The figures are cached for
+    ``Settings.stats_cache_s`` seconds (``serve.cache``), like the statistics API: they aggregate over every
+    detection (seconds at 1,000,000 rows, ``benchmarks/pages.py``)."""
     lang = language(request, lang)
     public = not principal.at_least(Role.reviewer)
-    since = (datetime.now(UTC) - timedelta(days=7)).replace(tzinfo=None)
-    conds = [public_detections()] if public else []
-    with request.app.state.sessions() as s:
-        names = dict(s.execute(select(Station.stationID, Station.stationName)).all())
-        rows = s.execute(select(Detection.stationID, func.count(), func.count(distinct(Detection.scientificName)),
-                                func.sum(case((Detection.eventStartUTC >= since, 1), else_=0)),
-                                func.sum(case((Detection.classificationMethod == "machine", 1), else_=0)))
-                         .where(*conds).group_by(Detection.stationID).order_by(Detection.stationID)).all()
-        alerts = dict(s.execute(select(Detection.stationID, func.count()).join(Alert, Alert.detectionID ==
-                                                                              Detection.detectionID)
-                                .where(Alert.status == "open", *conds).group_by(Detection.stationID)).all())
-    stations = [{"id": st or "", "name": names.get(st, ""), "total": n, "species": sp, "week": int(week or 0),
+
+    def figures() -> list[dict]:
+        since = (datetime.now(UTC) - timedelta(days=7)).replace(tzinfo=None)
+        conds = [public_detections()] if public else []
+        with request.app.state.sessions() as s:
+            names = dict(s.execute(select(Station.stationID, Station.stationName)).all())
+            rows = s.execute(select(Detection.stationID, func.count(), func.count(distinct(Detection.scientificName)),
+                                    func.sum(case((Detection.eventStartUTC >= since, 1), else_=0)),
+                                    func.sum(case((Detection.classificationMethod == "machine", 1), else_=0)))
+                             .where(*conds).group_by(Detection.stationID).order_by(Detection.stationID)).all()
+            alerts = dict(s.execute(select(Detection.stationID, func.count())
+                                    .join(Alert, Alert.detectionID == Detection.detectionID)
+                                    .where(Alert.status.in_(ACTIVE_STATES), *conds)
+                                    .group_by(Detection.stationID)).all())
+        return [{"id": st or "", "name": names.get(st, ""), "total": n, "species": sp, "week": int(week or 0),
                  "backlog": int(backlog or 0), "alerts": alerts.get(st, 0)} for st, n, sp, week, backlog in rows]
+
+    stations = get_result_cache(request).get(("overview", public), figures)
     return render(request, "overview.html", lang, principal, stations=stations)
 
 

@@ -1,0 +1,68 @@
+"""Screenshots of the web pages for the documentation: every page of ``tests.browser.site.PAGES`` in Chinese and
+English, and /docs, at 1280x800, from the browser tests' seeded database, saved as
+``docs/screenshots/<page>-<lang>.png``.
+
+Usage (from the repository root; Debian's chromium and a CJK font, e.g. ``fonts-wqy-microhei``)::
+
+    .venv/bin/python docs/screenshots/make_screenshots.py [--out docs/screenshots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.browser.site import CHROMIUM_ARGS, DOCS, LANGS, PAGES, chromium_path, live_server, seed_site  # noqa: E402
+
+
+def shoot(out: Path) -> list[Path]:
+    """Start the seeded server, open each page in each language at 1280x800 and save a PNG; returns the files."""
+    from playwright.sync_api import sync_playwright
+
+    exe = chromium_path()
+    if exe is None:
+        raise SystemExit("no Chromium: apt-get install chromium (or set BIODIV_CHROMIUM)")
+    if not subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout.strip():
+        print("warning: no CJK font installed (apt-get install fonts-wqy-microhei): Chinese shows as boxes")
+    out.mkdir(parents=True, exist_ok=True)
+    saved: list[Path] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'biodiv.db'}"
+        seed_site(url)
+        with live_server(url, Path(tmp) / "media", stats_cache_s="0") as base, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+            shots = [(p, lang) for p in PAGES for lang in LANGS] + [(DOCS, "en")]
+            for p, lang in shots:
+                context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                              locale="zh-CN" if lang == "zh" else "en-US")
+                page = context.new_page()
+                sep = "&" if "?" in p.path else "?"
+                page.goto(f"{base}{p.path}{sep}lang={lang}" if p.lang_switch else base + p.path)
+                page.wait_for_load_state("networkidle")
+                if p is DOCS:
+                    page.wait_for_selector(".opblock")
+                path = out / (f"{p.name}-{lang}.png" if p.lang_switch else f"{p.name}.png")
+                page.screenshot(path=str(path))
+                saved.append(path)
+                context.close()
+            browser.close()
+    return saved
+
+
+def main() -> None:
+    """Command line: ``--out`` folder (default: this script's folder)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    for path in shoot(parser.parse_args().out):
+        print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}  {path.stat().st_size // 1024} KiB")
+
+
+if __name__ == "__main__":
+    main()
