@@ -7,8 +7,8 @@ is vendored under ``/static/htmx``).
 
 from fastapi import APIRouter
 
-from serve.pages import account, browse
+from serve.pages import account, browse, review, review_audio
 
 router = APIRouter(include_in_schema=False)
-for _module in (account, browse):
+for _module in (account, browse, review, review_audio):
     router.include_router(_module.router)
