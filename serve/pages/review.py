@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from models.store import queues
-from models.store.db import Deployment, Detection, Station
+from models.store.db import Alert, Deployment, Detection, Station
 from models.store.review import ReviewError, history, review_detection, review_many
 from models.taxonomy.catalogue import Catalogue, normalise_name
 from serve.auth import Principal, Role
@@ -230,6 +230,7 @@ def event_page(request: Request, viewer: ReviewerDep, key: KeyPath, lang: str | 
         frame = min(frame, len(frames) - 1)
         det, media = frames[frame]
         past = history(s, det.detectionID)
+        alerts = list(s.scalars(select(Alert).where(Alert.detectionID == det.detectionID).order_by(Alert.alertID)))
         reviewed = {d.detectionID for d, _ in frames} - set(
             s.scalars(select(Detection.detectionID).where(Detection.detectionID.in_([d.detectionID for d, _ in frames]),
                                                           queues.unreviewed())))
@@ -243,7 +244,7 @@ def event_page(request: Request, viewer: ReviewerDep, key: KeyPath, lang: str | 
              "before": display_name(catalogue, r.before.get("scientificName"), r.before.get("observationType", ""),
                                     lang)} for r in past]
     return render(request, "review_event.html", lang, viewer, text=TEXT, key=key, event=event, items=items,
-                  frame=frame, cur=items[frame], top=top, history=rows, f=f, next_event=nxt,
+                  frame=frame, cur=items[frame], top=top, history=rows, alerts=alerts, f=f, next_event=nxt,
                   quick=_alternatives(catalogue, event, frames, lang), quick_types=QUICK_TYPES,
                   species=species_options(catalogue, lang),
                   event_display=display_name(catalogue, event.scientificName, event.observationType, lang)

@@ -21,7 +21,7 @@ TEXT = {
         "quick_species": "Quick species", "history": "Review history", "no_history": "Not reviewed yet.",
         "when": "When", "who": "Who", "action": "Action", "result": "Result", "before": "Before",
         "next_event": "Next unreviewed event", "no_next": "No other unreviewed event in this selection.",
-        "keys": "Keyboard", "key_frames": "next / previous frame", "key_confirm": "confirm", "key_correct":
+        "keys_title": "Keyboard", "key_frames": "next / previous frame", "key_confirm": "confirm", "key_correct":
         "correct (focus the species box)", "key_quick": "quick species", "key_next": "next unreviewed event",
         "key_shift": "Shift + c/b/h/v/u: the same for the whole event. Keys do nothing while you type in a box.",
         "event_label": "Event label", "reviewed": "reviewed", "prev_frame": "Previous frame",
@@ -33,7 +33,8 @@ TEXT = {
         "spectrogram": "Spectrogram of the detection window ± 2 s", "show": "Show", "no_audio":
         "No unreviewed audio detections of this species.", "audio_reload": "Reviewed items leave the queue; "
         "reload for the next ones.", "next_page": "Next page", "reviewed_by": "Reviewed by {who}: {what}",
-        "recording": "Recording", "choose": "choose…", "total": "in the queue",
+        "recording": "Recording", "alert": "Invasive alert", "alert_open": "open",
+        "alert_withdrawn": "withdrawn", "choose": "choose…", "total": "in the queue",
     },
     "zh": {
         "queue_title": "图像审核", "event": "事件", "events": "事件", "frames": "帧数", "unreviewed": "待审核",
@@ -52,7 +53,7 @@ TEXT = {
         "unknown": "无法识别", "uncertain": "不确定", "quick_species": "快捷物种", "history": "审核记录",
         "no_history": "尚未审核。", "when": "时间", "who": "审核人", "action": "操作", "result": "结果",
         "before": "之前", "next_event": "下一个待审核事件", "no_next": "此范围内没有其他待审核事件。",
-        "keys": "键盘快捷键", "key_frames": "下一帧 / 上一帧", "key_confirm": "确认",
+        "keys_title": "键盘快捷键", "key_frames": "下一帧 / 上一帧", "key_confirm": "确认",
         "key_correct": "更正（聚焦物种输入框）", "key_quick": "快捷物种", "key_next": "下一个待审核事件",
         "key_shift": "Shift + c/b/h/v/u：对整个事件执行同样操作。在输入框中打字时快捷键不起作用。",
         "event_label": "事件标签", "reviewed": "已审核", "prev_frame": "上一帧", "next_frame": "下一帧",
@@ -62,7 +63,8 @@ TEXT = {
         "window": "检测窗口", "window_padded": "窗口前后各 2 秒", "spectrogram": "检测窗口前后各 2 秒的声谱图",
         "show": "显示", "no_audio": "该物种没有待审核的声音检测。",
         "audio_reload": "已审核的条目会离开队列；刷新页面查看后续条目。",
-        "next_page": "下一页", "reviewed_by": "{who} 已审核：{what}", "recording": "录音", "choose": "请选择…",
+        "next_page": "下一页", "reviewed_by": "{who} 已审核：{what}", "recording": "录音",
+        "alert": "入侵物种警报", "alert_open": "未处理", "alert_withdrawn": "已撤回", "choose": "请选择…",
         "total": "条在队列中",
     },
 }
