@@ -316,7 +316,11 @@ def test_audio_queue_orders_and_reviews_with_htmx(web):
                                                                                              0.95)
     r = c.post(f"/review/detection/{audio[1]}", data={"action": "correct", "scientificName": "Bos taurus",
                                                       "csrf_token": csrf}, headers={"HX-Request": "true"})
-    assert "Reviewed by Li Wei: Correct to · Cattle" in r.text and _det(db, audio[1]).scientificName == "Bos taurus"
+    assert "Reviewed by Li Wei: Correct to: Cattle" in r.text and _det(db, audio[1]).scientificName == "Bos taurus"
+    r = c.post(f"/review/detection/{audio[2]}", data={"action": "correct", "scientificName": "Dragon",
+                                                      "csrf_token": csrf}, headers={"HX-Request": "true"})
+    assert r.status_code == 200 and "&#39;Dragon&#39; is not a species" in r.text and 'value="Dragon"' in r.text
+    assert history(db, audio[2]) == [] and _det(db, audio[2]).classificationMethod == "machine"
     left = order("/review/audio?species=Sus%20scrofa&order=score")
     assert audio[0] not in left and audio[1] not in left and len(left) == 6
 

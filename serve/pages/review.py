@@ -285,7 +285,8 @@ def review_one(request: Request, viewer: ReviewerDep, _: CsrfDep, key: KeyPath,
                next: Annotated[str, Form(max_length=2048)] = "/review",
                lang: Annotated[str | None, Form(max_length=4)] = None) -> Response:
     """Review one detection (confirm, correct to a species or an observation type, uncertain), then 303 to
-    ``next``; an htmx request gets the reviewed audio item back instead. Errors: 404 / 422 with a message."""
+    ``next``; an htmx request gets the reviewed audio item back instead. Errors: 404 / 422 with a message
+    (for htmx: the item again with the message, so that it is swapped in and shown)."""
     lang = language(request, lang)
     catalogue = request.app.state.catalogue
     htmx = request.headers.get("hx-request") == "true"
@@ -295,8 +296,15 @@ def review_one(request: Request, viewer: ReviewerDep, _: CsrfDep, key: KeyPath,
             det, _review = review_detection(s, key, reviewer=viewer.name, catalogue=catalogue, **args)
             past = history(s, key)
     except ReviewError as exc:
-        if htmx:
-            return HTMLResponse(f'<p class="error" role="alert">{_escape(str(exc))}</p>', status_code=exc.status)
+        if htmx:  # the item again with the message (200: htmx swaps it in; nothing was saved)
+            with request.app.state.sessions() as s:
+                det = s.get(Detection, key)
+                past = history(s, key) if det is not None else []
+            if det is None:
+                return HTMLResponse(f'<p class="error" role="alert">{_escape(str(exc))}</p>', status_code=404)
+            from serve.pages.review_audio import audio_item
+
+            return audio_item(request, viewer, lang, det, past, error=str(exc), typed=scientificName)
         return render(request, "review_message.html", lang, viewer, text=TEXT, message=str(exc),
                       back=_back(next), status_code=exc.status)
     if htmx:

@@ -36,12 +36,12 @@ def _item(det: Detection, past: list[DetectionReview], catalogue, lang: str) -> 
                         for r in past]}
 
 
-def audio_item(request: Request, viewer: Principal, lang: str, det: Detection,
-               past: list[DetectionReview]) -> HTMLResponse:
-    """The fragment of one audio queue item (after an htmx review: its new state and history)."""
+def audio_item(request: Request, viewer: Principal, lang: str, det: Detection, past: list[DetectionReview],
+               error: str = "", typed: str = "") -> HTMLResponse:
+    """The fragment of one audio queue item (after an htmx review: its new state and history, or ``error``
+    with the species ``typed`` kept in its box)."""
     return render(request, "review_audio_item.html", lang, viewer, text=TEXT,
-                  it=_item(det, past, request.app.state.catalogue, lang),
-                  species=None)
+                  it={**_item(det, past, request.app.state.catalogue, lang), "error": error, "typed": typed})
 
 
 @router.get("/review/audio", response_class=HTMLResponse)
