@@ -83,13 +83,15 @@ class Selection:
 def event_queue(session: Session, selection: Selection, *, invasive_first: bool = False, limit: int = 50,
                 offset: int = 0) -> list[dict]:
     """Events with at least one detection in ``selection``, oldest first (invasive ones first when asked;
-    untimed last): per event its ``key``, ``stationID``, ``deploymentID``, ``start`` (earliest time),
+    untimed last): per event its ``key``, ``stationID``, ``deploymentID``, ``start`` (earliest local time,
+    ISO 8601 with offset; None when untimed),
     ``frames`` (matching detections), ``unreviewed`` (of those), ``maxProbability``, ``invasive``, the
     ``label`` (most frequent scientificName or observationType) and a ``mediaID`` for a thumbnail."""
     key = event_key().label("key")
     inv = func.max(case((Detection.isInvasive.is_(True), 1), else_=0)).label("invasive")
     start = func.min(Detection.eventStartUTC).label("start")
-    query = (select(key, func.max(Detection.stationID), func.max(Detection.deploymentID), start, func.count(),
+    local = func.min(case((Detection.eventStart != "", Detection.eventStart), else_=None))
+    query = (select(key, func.max(Detection.stationID), func.max(Detection.deploymentID), local, func.count(),
                     func.sum(case((unreviewed(), 1), else_=0)), func.max(Detection.classificationProbability),
                     inv, func.min(Detection.mediaID))
              .where(*selection.conditions()).group_by(event_key()))
