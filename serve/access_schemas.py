@@ -84,12 +84,14 @@ class JobAccepted(BaseModel):
 
 
 class ReviewIn(BaseModel):
-    """A review: ``confirm`` the current label, or ``correct`` it to ``scientificName`` (an animal
-    species of the catalogue) or to another ``observationType`` (``blank``, ``human``, ``vehicle`` ...)."""
+    """A review: ``confirm`` the current label, ``correct`` it to ``scientificName`` (an animal
+    species of the catalogue) or to another ``observationType`` (``blank``, ``human``, ``vehicle`` ...), or
+    ``uncertain`` (the reviewer cannot tell: the detection stays as the machine classified it, the review is
+    recorded in its history and the review queues skip it)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["confirm", "correct"]
+    action: Literal["confirm", "correct", "uncertain"]
     scientificName: str | None = Field(None, min_length=1, max_length=256)
     observationType: Literal["animal", "human", "vehicle", "blank", "unknown", "unclassified"] | None = None
     comment: str = Field("", max_length=1024)

@@ -59,14 +59,21 @@ def _snapshot(det: Detection) -> dict:
                                          "classificationSource")}
 
 
+#: Review actions: ``confirm`` the label, ``correct`` it, or ``uncertain`` (the reviewer cannot tell).
+ACTIONS = ("confirm", "correct", "uncertain")
+
+
 def review_detection(session: Session, detection_id: str, *, action: str, reviewer: str, catalogue: Catalogue,
                      scientific_name: str | None = None, observation_type: str | None = None, comment: str = "",
                      now: datetime | None = None) -> tuple[Detection, DetectionReview]:
-    """Confirm or correct one detection and record the review; commits (alerts included).
+    """Confirm or correct one detection, or record that the reviewer is uncertain, and record the review;
+    commits (alerts included), or rolls back and raises.
 
     Args:
-        action: ``confirm`` (keep the current label) or ``correct`` (set ``scientific_name`` and/or
-            ``observation_type``; an ``animal`` needs a catalogue species, any other type has none).
+        action: ``confirm`` (keep the current label), ``correct`` (set ``scientific_name`` and/or
+            ``observation_type``; an ``animal`` needs a catalogue species, any other type has none) or
+            ``uncertain`` (the reviewer could not decide: the detection keeps the machine's label, method
+            and alerts untouched, only the history records the review, so the review queues skip it).
         reviewer: the reviewer's name (``classifiedBy``).
         catalogue: resolves the corrected name and its invasive status.
 
@@ -74,17 +81,76 @@ def review_detection(session: Session, detection_id: str, *, action: str, review
         ReviewError: 404 for an unknown detection; 422 for an unknown species, an animal without a
             species, a species on a non-animal observation, or an unknown action/observation type.
     """
+    try:
+        det, review = apply_review(session, detection_id, action=action, reviewer=reviewer, catalogue=catalogue,
+                                   scientific_name=scientific_name, observation_type=observation_type,
+                                   comment=comment, now=now)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return det, review
+
+
+def review_many(session: Session, detection_ids: list[str], *, action: str, reviewer: str, catalogue: Catalogue,
+                scientific_name: str | None = None, observation_type: str | None = None, comment: str = "",
+                now: datetime | None = None) -> list[DetectionReview]:
+    """Apply the same review to every detection of ``detection_ids`` in ONE transaction: all of them are
+    reviewed (each one with its own history row, alerts included) and committed, or, when any one fails,
+    none is (rolled back, the error re-raised).
+
+    Raises:
+        ReviewError: as :func:`review_detection`, for the first detection that cannot be reviewed.
+    """
+    reviews = []
+    try:
+        for detection_id in dict.fromkeys(detection_ids):  # each once, in the given order
+            reviews.append(apply_review(session, detection_id, action=action, reviewer=reviewer,
+                                        catalogue=catalogue, scientific_name=scientific_name,
+                                        observation_type=observation_type, comment=comment, now=now)[1])
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return reviews
+
+
+def confirm_many(session: Session, detection_ids: list[str], *, reviewer: str, catalogue: Catalogue,
+                 comment: str = "", now: datetime | None = None) -> list[DetectionReview]:
+    """Confirm every detection of ``detection_ids`` (bulk confirm) in one transaction, all or nothing;
+    see :func:`review_many`."""
+    return review_many(session, detection_ids, action="confirm", reviewer=reviewer, catalogue=catalogue,
+                       comment=comment, now=now)
+
+
+def apply_review(session: Session, detection_id: str, *, action: str, reviewer: str, catalogue: Catalogue,
+                 scientific_name: str | None = None, observation_type: str | None = None, comment: str = "",
+                 now: datetime | None = None) -> tuple[Detection, DetectionReview]:
+    """The one review rule (see :func:`review_detection`), applied in the caller's transaction: changes
+    the detection, adds the history row and the alerts and flushes, but does not commit.
+
+    Raises:
+        ReviewError: 404 / 422 as :func:`review_detection` (nothing of this detection is changed then).
+    """
     det = session.get(Detection, detection_id)
     if det is None:
         raise ReviewError(404, f"no detection with ID {detection_id!r}")
-    if action == "confirm":
+    if action in ("confirm", "uncertain"):
         obs_type, name = det.observationType, det.scientificName
     elif action == "correct":
         obs_type = observation_type or ("animal" if scientific_name else det.observationType)
         keep = det.scientificName if obs_type == "animal" else None
         name = scientific_name if scientific_name is not None else keep
     else:
-        raise ReviewError(422, f"unknown action {action!r}; expected confirm or correct")
+        raise ReviewError(422, f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
+    stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+    if action == "uncertain":  # nothing decided: the detection stays the machine's, only the history records it
+        review = DetectionReview(detectionID=det.detectionID, action=action, observationType=obs_type,
+                                 scientificName=name, classifiedBy=reviewer, classificationTimestamp=stamp,
+                                 comment=comment, before=_snapshot(det))
+        session.add(review)
+        session.flush()
+        return det, review
     if obs_type not in OBSERVATION_TYPES:
         raise ReviewError(422, f"observationType must be one of {', '.join(OBSERVATION_TYPES)}")
     rank = None
@@ -100,7 +166,6 @@ def review_detection(session: Session, detection_id: str, *, action: str, review
         raise ReviewError(422, f"a {obs_type} observation has no scientificName")
     else:
         name = None
-    stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     review = DetectionReview(detectionID=det.detectionID, action=action, observationType=obs_type,
                              scientificName=name, classifiedBy=reviewer, classificationTimestamp=stamp,
                              comment=comment, before=_snapshot(det))
@@ -116,7 +181,6 @@ def review_detection(session: Session, detection_id: str, *, action: str, review
     session.add(review)
     session.flush()
     record_alerts(session, [det.detectionID])
-    session.commit()
     return det, review
 
 

@@ -7,8 +7,19 @@ is vendored under ``/static/htmx``).
 
 from fastapi import APIRouter
 
-from serve.pages import account, alerts, browse, progress, species, stations, statistics, upload
+from serve.pages import (
+    account,
+    alerts,
+    browse,
+    progress,
+    review,
+    review_audio,
+    species,
+    stations,
+    statistics,
+    upload,
+)
 
 router = APIRouter(include_in_schema=False)
-for _module in (account, browse, stations, species, statistics, alerts, upload, progress):
+for _module in (account, browse, stations, species, statistics, review_audio, review, alerts, upload, progress):
     router.include_router(_module.router)

@@ -27,7 +27,8 @@ def review(detection_id: DetectionPath, body: ReviewIn, session: SessionDep, cat
            principal: ReviewerDep) -> ReviewedOut:
     """Confirm or correct a detection. It becomes a human classification (``classificationMethod``
     ``human``, ``classifiedBy`` the reviewer's key name, ``classificationTimestamp`` now); the
-    replaced classification is kept in the review history, and retrained models never overwrite it."""
+    replaced classification is kept in the review history, and retrained models never overwrite it.
+    ``uncertain`` records only the review (the machine's label and alerts stay; the queues skip it)."""
     try:
         det, rev = review_detection(session, detection_id, action=body.action, reviewer=principal.name,
                                     catalogue=catalogue, scientific_name=body.scientificName,
