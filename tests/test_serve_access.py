@@ -458,3 +458,31 @@ def test_a_review_that_corrects_an_invasive_detection_withdraws_its_alert(client
     (det2,) = r.json()["detections"]
     client.post(f"/v1/detections/{det2['detectionID']}/review", json={"action": "confirm"}, headers=reviewer)
     assert [a["status"] for a in client.get("/v1/alerts").json()["items"]] == ["withdrawn", "open"]
+
+
+def test_public_statistics_leave_out_media_with_people_like_the_pages(settings, api_key):
+    from fastapi.testclient import TestClient
+    from sqlalchemy.orm import Session
+
+    from models.store.db import make_engine
+    from serve.app import create_app
+    from tests.serve_helpers import _det, seed_database
+
+    seed_database(settings.database_url)
+    engine = make_engine(settings.database_url)
+    with Session(engine) as s:  # the frame of d1 (a bullfrog at S1) also shows a person
+        person = _det("m1", "image", None, 0.7, False, "2024-05-01T08:00:00+08:00", deployment="S1-cam",
+                      station="S1", start_s=1.0)
+        person.observationType = "human"
+        s.add(person)
+        s.commit()
+    engine.dispose()
+    reviewer = api_key("reviewer", "Li Wei")
+    with TestClient(create_app(settings)) as c:
+        def bullfrogs(headers=None) -> int:
+            counts = c.get("/v1/stations/S1/stats/counts?interval=month", headers=headers or {}).json()["counts"]
+            return sum(r["count"] for r in counts if r["scientificName"] == "Lithobates catesbeianus")
+
+        assert bullfrogs(reviewer) == 2 and bullfrogs() == 1  # d1 (image with a person) is not public; d2 is
+        diel = c.get("/v1/stations/S1/stats/diel").json()
+        assert diel["total"][8] == 0 and c.get("/v1/stations/S1/stats/diel", headers=reviewer).json()["total"][8] >= 1

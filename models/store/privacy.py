@@ -128,3 +128,12 @@ def generalisation_note(precision_deg: float, names: Iterable[str]) -> str:
     """Darwin Core ``dataGeneralizations`` text for a generalised record."""
     return (f"Coordinates generalised to a {precision_deg:g} degree grid (sensitive species: "
             f"{', '.join(sorted(names)) or 'none'})")
+
+
+def visible_rows(model, public: bool) -> list[ColumnElement[bool]]:
+    """The SQL conditions a reader's queries on ``model`` (``Detection`` or ``Event``) add: none for reviewers,
+    :func:`public_detections` / :func:`public_events` for the public. Every listing, statistic and page calls
+    this, so the public sees the same rows everywhere."""
+    if not public:
+        return []
+    return [public_events() if model is Event else public_detections()]

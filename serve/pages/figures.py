@@ -16,7 +16,7 @@ from fastapi import Request
 from sqlalchemy import func, select
 
 from models.store.db import AcousticIndex, Detection, DetectionReview, Media
-from models.store.privacy import public_detections
+from models.store.privacy import visible_rows
 from serve.auth import Principal, Role
 from serve.cache import get_result_cache
 
@@ -45,7 +45,7 @@ def strings(*tables: dict) -> dict:
 
 def audience(viewer: Principal) -> list:
     """SQL conditions on ``Detection`` for this viewer: the public never sees media of people or vehicles."""
-    return [] if viewer.at_least(Role.reviewer) else [public_detections()]
+    return visible_rows(Detection, public=not viewer.at_least(Role.reviewer))
 
 
 def data_version(session) -> tuple:

@@ -1,7 +1,9 @@
 """Long-term statistics of a station: ``/v1/stations/{stationID}/stats/{counts,diel,richness}``.
 
 Computed by ``models.store.stats`` in SQL and cached per app for ``Settings.stats_cache_s`` seconds
-(``serve.cache``), so dashboards polling them do not re-aggregate millions of rows per request.
+(``serve.cache``), so dashboards polling them do not re-aggregate millions of rows per request. Callers below
+``reviewer`` get the public figures (``models.store.privacy.visible_rows``: records on media with people or
+vehicles left out), the same as the statistics pages.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from models.store import stats
-from models.store.db import Deployment, Station
+from models.store.db import Deployment, Detection, Event, Station
+from models.store.privacy import visible_rows
+from serve.auth import PrincipalDep, Role
 from serve.cache import ResultCache, get_result_cache
 from serve.deps import SessionDep
 from serve.schemas import CountsOut, CountsQuery, DielOut, RichnessOut, StatsQuery
@@ -37,8 +41,10 @@ def _known_station(session, station_id: str, cache: ResultCache) -> None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown station {station_id!r}")
 
 
-def _args(q: StatsQuery) -> dict:
-    return {"level": q.level, "start": _utc(q.start), "end": _utc(q.end), "min_probability": q.min_probability}
+def _args(q: StatsQuery, public: bool) -> dict:
+    model = Detection if q.level == "media" else Event
+    return {"level": q.level, "start": _utc(q.start), "end": _utc(q.end), "min_probability": q.min_probability,
+            "where": visible_rows(model, public)}
 
 
 def _cached_json(cache: ResultCache, key: tuple, build) -> Response:
@@ -49,39 +55,44 @@ def _cached_json(cache: ResultCache, key: tuple, build) -> Response:
 
 @router.get("/counts", response_model=CountsOut)
 def station_counts(stationID: str, q: Annotated[CountsQuery, Query()], session: SessionDep,
-                   cache: CacheDep) -> Response:
+                   cache: CacheDep, principal: PrincipalDep) -> Response:
     """Records by species per local day, ISO week (``YYYY-Www``) or month; a station without records
     gives an empty list (200), an unknown station 404."""
     _known_station(session, stationID, cache)
+    public = not principal.at_least(Role.reviewer)
 
     def build() -> dict:
-        rows = stats.species_counts(session, stationID, interval=q.interval, **_args(q))
+        rows = stats.species_counts(session, stationID, interval=q.interval, **_args(q, public))
         return {"stationID": stationID, "interval": q.interval, "level": q.level, "counts": [asdict(r) for r in rows]}
 
-    return _cached_json(cache, ("counts", stationID, q.model_dump_json()), build)
+    return _cached_json(cache, ("counts", stationID, q.model_dump_json(), public), build)
 
 
 @router.get("/diel", response_model=DielOut)
-def station_diel(stationID: str, q: Annotated[StatsQuery, Query()], session: SessionDep, cache: CacheDep) -> Response:
+def station_diel(stationID: str, q: Annotated[StatsQuery, Query()], session: SessionDep, cache: CacheDep,
+                 principal: PrincipalDep) -> Response:
     """Diel activity: records per hour of the station's local time, per species and in total."""
     _known_station(session, stationID, cache)
+    public = not principal.at_least(Role.reviewer)
 
     def build() -> dict:
-        hours = stats.diel_activity(session, stationID, **_args(q))
+        hours = stats.diel_activity(session, stationID, **_args(q, public))
         total = [sum(h[i] for h in hours.values()) for i in range(24)]
         return {"stationID": stationID, "level": q.level, "hours": hours, "total": total}
 
-    return _cached_json(cache, ("diel", stationID, q.model_dump_json()), build)
+    return _cached_json(cache, ("diel", stationID, q.model_dump_json(), public), build)
 
 
 @router.get("/richness", response_model=RichnessOut)
 def station_richness(stationID: str, q: Annotated[StatsQuery, Query()], session: SessionDep,
-                     cache: CacheDep) -> Response:
+                     cache: CacheDep, principal: PrincipalDep) -> Response:
     """Observed species richness, Chao2, the collector's curve and the Mao Tau species accumulation
     curve, with local days as sampling units."""
     _known_station(session, stationID, cache)
+    public = not principal.at_least(Role.reviewer)
 
     def build() -> dict:
-        return {"stationID": stationID, "level": q.level, **asdict(stats.richness(session, stationID, **_args(q)))}
+        return {"stationID": stationID, "level": q.level,
+                **asdict(stats.richness(session, stationID, **_args(q, public)))}
 
-    return _cached_json(cache, ("richness", stationID, q.model_dump_json()), build)
+    return _cached_json(cache, ("richness", stationID, q.model_dump_json(), public), build)
