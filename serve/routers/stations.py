@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from models.store.db import Deployment, Detection, Station
 from models.store.insights import detections_per_deployment
-from models.store.privacy import generalise, sensitive_deployments
+from models.store.privacy import generalise, sensitive_deployments, visible_rows
 from serve.auth import PrincipalDep, Role
 from serve.cache import ResultCache, get_result_cache
 from serve.deps import CatalogueDep, SessionDep, SettingsDep
@@ -27,8 +27,9 @@ def _wants_geojson(request: Request, fmt: str | None) -> bool:
 
 
 def deployment_rows(session, catalogue, settings, principal, cache: ResultCache) -> list[DeploymentOut]:
-    """Every deployment with its detection count; coordinates generalised for public callers."""
-    counts = detections_per_deployment(session)
+    """Every deployment with its detection count; for public callers the count leaves out media with people or
+    vehicles (``models.store.privacy.visible_rows``) and coordinates are generalised."""
+    counts = detections_per_deployment(session, visible_rows(Detection, not principal.at_least(Role.reviewer)))
     hidden = set() if principal.at_least(Role.reviewer) else cache.get(
         ("sensitive_deployments",), lambda: sensitive_deployments(session, catalogue))
     out = []
