@@ -164,6 +164,13 @@ def test_image_export_gives_the_bundles_probabilities_and_decisions(exported_ima
     assert (a.argmax(1) == b.argmax(1)).mean() == 1.0  # top-1 agreement
 
 
+def test_session_threads_sleep_instead_of_spinning(exported_image):
+    """Intra-op threads share the cores with the decode workers: idle ones must not spin."""
+    opts = OnnxClassifier.load(exported_image[1], threads=2).session.get_session_options()
+    assert opts.intra_op_num_threads == 2 and opts.inter_op_num_threads == 1
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_same_padding_is_exported_as_conv_pads(tmp_path):
     """TF-converted weights (``pad_type='same'``): the export has no run-time padding (no ``Pad``, no shape
     arithmetic) and still gives the PyTorch bundle's logits, including the asymmetric pads of strided convs."""

@@ -159,7 +159,8 @@ class OnnxClassifier:
 
     @classmethod
     def load(cls, directory: str | Path, threads: int = 1) -> OnnxClassifier:
-        """Open an export made by :func:`export_onnx` with ``threads`` intra-op threads.
+        """Open an export made by :func:`export_onnx` with ``threads`` intra-op threads (idle ones sleep rather
+        than spin: ``session.intra_op.allow_spinning`` 0).
 
         Raises:
             BiodivError: not an ONNX export (missing files: ``model.onnx`` and ``bundle.json``, and ``mel.npy``
@@ -178,6 +179,10 @@ class OnnxClassifier:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        # Idle intra-op threads sleep instead of spinning: they share the cores with decode workers (images) or
+        # the caller's decode and log-mel (audio). With 2 threads and 2 decode workers on 2 cores, spinning cost
+        # 25-31 ms of CPU per station image against 20.4 without (benchmarks/images.py, docs/scaling.md).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         actual = sha256_file(d / ONNX_MODEL)
         if actual != meta.onnx_sha256:
             raise BiodivError(f"{d / ONNX_MODEL}: SHA-256 is {actual} but bundle.json records "
