@@ -156,6 +156,21 @@ def test_resize_square(shape, size):
     assert (out == 7).all()
 
 
+def test_normalise_is_torchvisions_to_tensor_and_normalize_bit_for_bit():
+    """The in-place, contiguous normalisation gives exactly the floats of the training-time torchvision
+    transforms (and the model's memory layout, so ONNX Runtime copies nothing)."""
+    import torch
+    from torchvision.transforms import functional as tvf
+
+    pre = ImagePreprocessing(size_px=24, mean=(0.50196, 0.50196, 0.50196), std=(0.50196, 0.50196, 0.50196))
+    batch = np.random.default_rng(4).integers(0, 256, (5, 24, 24, 3), dtype=np.uint8)
+    x = pre.normalise(batch)
+    ref = torch.stack([tvf.normalize(tvf.to_tensor(im), pre.mean, pre.std) for im in batch]).numpy()
+    assert x.flags["C_CONTIGUOUS"] and x.dtype == np.float32 and x.shape == (5, 3, 24, 24)
+    assert np.array_equal(x, ref)
+    assert np.array_equal(pre.normalise(batch[:, ::2]), pre.normalise(np.ascontiguousarray(batch[:, ::2])))
+
+
 def test_image_preprocessing_pixels_and_normalise(media):
     pre = ImagePreprocessing(size_px=32, crop_top_frac=0.1, crop_bottom_frac=0.1)
     px = pre.pixels(media.jpeg(64, 48, rgb=(255, 255, 255)))

@@ -164,6 +164,41 @@ def test_image_export_gives_the_bundles_probabilities_and_decisions(exported_ima
     assert (a.argmax(1) == b.argmax(1)).mean() == 1.0  # top-1 agreement
 
 
+def test_session_threads_sleep_instead_of_spinning(exported_image):
+    """Intra-op threads share the cores with the decode workers: idle ones must not spin."""
+    opts = OnnxClassifier.load(exported_image[1], threads=2).session.get_session_options()
+    assert opts.intra_op_num_threads == 2 and opts.inter_op_num_threads == 1
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_same_padding_is_exported_as_conv_pads(tmp_path):
+    """TF-converted weights (``pad_type='same'``): the export has no run-time padding (no ``Pad``, no shape
+    arithmetic) and still gives the PyTorch bundle's logits, including the asymmetric pads of strided convs."""
+    import onnx
+
+    from models.learning.onnx_bundle import static_same_padding
+
+    torch.manual_seed(7)
+    model, _ = create_classifier("mobilenetv3_small_050", len(LABELS), 3, "none", model_kwargs={"pad_type": "same"})
+    save_bundle(tmp_path / "bundle", model, BundleMeta(modality="image", arch="mobilenetv3_small_050", in_chans=3,
+                                                       labels=LABELS, preprocessing=dict(IMAGE_PRE),
+                                                       model_kwargs={"pad_type": "same"}))
+    export_onnx(tmp_path / "bundle", tmp_path / "onnx")
+    ops = [n.op_type for n in onnx.load(tmp_path / "onnx" / "model.onnx").graph.node]
+    assert "Pad" not in ops and "Shape" not in ops and "Ceil" not in ops
+    pads = [list(a.ints) for n in onnx.load(tmp_path / "onnx" / "model.onnx").graph.node if n.op_type == "Conv"
+            for a in n.attribute if a.name == "pads"]
+    assert [0, 0, 1, 1] in pads  # stride 2, 3x3, even input: SAME pads only after, as TensorFlow does
+    torch_clf, onnx_clf = Classifier.load(tmp_path / "bundle"), OnnxClassifier.load(tmp_path / "onnx")
+    x = np.random.default_rng(3).standard_normal((6, 3, 48, 48)).astype(np.float32)
+    with torch.no_grad():
+        ref = torch_clf.model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(onnx_clf.logits(x), ref, atol=1e-4)
+    assert static_same_padding(torch_clf.model, torch.from_numpy(x)) > 0  # in place, for the example's size
+    with torch.no_grad():
+        np.testing.assert_allclose(torch_clf.model(torch.from_numpy(x)).numpy(), ref, atol=1e-5)
+
+
 def test_the_image_path_loads_no_pytorch(exported_image, tmp_path):
     import cv2
 

@@ -30,11 +30,77 @@ MEL = "mel.npy"
 OPSET = 17
 
 
+def static_same_padding(model, example) -> int:
+    """Replace, in place, every timm ``Conv2dSame`` of ``model`` (TensorFlow ``SAME`` padding, used by
+    TF-converted weights: ``pad_type='same'``) by a convolution whose padding is fixed for the input size of
+    ``example``; returns how many were replaced.
+
+    ``Conv2dSame`` computes its padding from the input's shape at run time, which ``torch.onnx.export`` writes
+    as ``Shape``/``Gather``/``Ceil``/... nodes feeding a ``Pad`` before each strided convolution. ONNX Runtime
+    cannot fold such a ``Pad`` into the ``Conv`` and, in its blocked (NCHWc) CPU layout, reorders the tensor
+    out of and back into that layout around it: 28 % of the 192 px ``mobilenetv2_100`` export's run time
+    (ORT profile; ``benchmarks/images.py``). Here the padding is one ONNX ``Conv`` ``pads`` attribute
+    (asymmetric where ``SAME`` is: ``[top, left, bottom, right]``), so the export runs about 25 % faster with
+    the same outputs (tests/test_onnx_bundle.py). Valid only for inputs of the example's spatial size: the
+    image export's input is ``(N, C, S, S)`` with ``S`` fixed by the bundle.
+
+    Args:
+        model: a ``torch.nn.Module`` in eval mode.
+        example: an input tensor ``(N, C, H, W)`` of the size the export will run at.
+    """
+    import torch
+    import torch.nn.functional as F
+    from timm.layers.conv2d_same import Conv2dSame
+    from timm.layers.padding import pad_same_arg
+
+    sizes: dict[str, tuple[int, int]] = {}
+    hooks = [mod.register_forward_pre_hook(lambda _m, a, n=n: sizes.__setitem__(n, tuple(a[0].shape[-2:])))
+             for n, mod in model.named_modules() if isinstance(mod, Conv2dSame)]
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for h in hooks:
+            h.remove()
+
+    class _PadConv(torch.autograd.Function):
+        """``F.pad`` + ``F.conv2d``, exported as one ``Conv`` with ``pads``."""
+
+        @staticmethod
+        def forward(ctx, x, w, b, pad, stride, dilation, groups):
+            return F.conv2d(F.pad(x, pad), w, b, stride, 0, dilation, groups)
+
+        @staticmethod
+        def symbolic(g, x, w, b, pad, stride, dilation, groups):
+            left, right, top, bottom = pad
+            args = (x, w) if b is None or b.node().mustBeNone() else (x, w, b)
+            return g.op("Conv", *args, pads_i=[top, left, bottom, right], strides_i=list(stride),
+                        dilations_i=list(dilation), group_i=groups, kernel_shape_i=list(w.type().sizes()[-2:]))
+
+    class _StaticSameConv(torch.nn.Module):
+        def __init__(self, conv, size: tuple[int, int]) -> None:
+            super().__init__()
+            self.conv = conv
+            self.pad = tuple(int(v) for v in pad_same_arg(list(size), list(conv.weight.shape[-2:]),
+                                                          list(conv.stride), list(conv.dilation)))
+
+        def forward(self, x):
+            c = self.conv
+            return _PadConv.apply(x, c.weight, c.bias, self.pad, tuple(c.stride), tuple(c.dilation), c.groups)
+
+    for name, size in sizes.items():
+        parent, _, leaf = name.rpartition(".")
+        owner = model.get_submodule(parent) if parent else model
+        setattr(owner, leaf, _StaticSameConv(model.get_submodule(name), size))
+    return len(sizes)
+
+
 def export_onnx(bundle_dir: str | Path, out_dir: str | Path) -> Path:
     """Export an image or audio bundle to ``out_dir`` (``model.onnx``, ``bundle.json``; audio also ``mel.npy``).
 
     Image input ``(N, in_chans, S, S)`` float32 normalised as the bundle's preprocessing says; audio input
-    ``(N, 1, n_mels, frames)`` log-mel spectrograms (any number of frames).
+    ``(N, 1, n_mels, frames)`` log-mel spectrograms (any number of frames). Image models with TensorFlow
+    ``SAME`` padding get it fixed for ``S`` (:func:`static_same_padding`).
 
     Raises:
         BiodivError: not a bundle (``Classifier.load``).
@@ -50,6 +116,8 @@ def export_onnx(bundle_dir: str | Path, out_dir: str | Path) -> Path:
     if clf.meta.modality == "image":
         size = clf.meta.image_preprocessing().size_px
         example = torch.zeros(2, clf.meta.in_chans, size, size)
+        if static_same_padding(clf.model, example):
+            log.info("TensorFlow SAME padding fixed for %d px inputs", size)
         torch.onnx.export(clf.model, (example,), str(out / ONNX_MODEL), dynamo=False, input_names=["image"],
                           output_names=["logits"], opset_version=OPSET,
                           dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
@@ -91,7 +159,8 @@ class OnnxClassifier:
 
     @classmethod
     def load(cls, directory: str | Path, threads: int = 1) -> OnnxClassifier:
-        """Open an export made by :func:`export_onnx` with ``threads`` intra-op threads.
+        """Open an export made by :func:`export_onnx` with ``threads`` intra-op threads (idle ones sleep rather
+        than spin: ``session.intra_op.allow_spinning`` 0).
 
         Raises:
             BiodivError: not an ONNX export (missing files: ``model.onnx`` and ``bundle.json``, and ``mel.npy``
@@ -110,6 +179,10 @@ class OnnxClassifier:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        # Idle intra-op threads sleep instead of spinning: they share the cores with decode workers (images) or
+        # the caller's decode and log-mel (audio). With 2 threads and 2 decode workers on 2 cores, spinning cost
+        # 25-31 ms of CPU per station image against 20.4 without (benchmarks/images.py, docs/scaling.md).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         actual = sha256_file(d / ONNX_MODEL)
         if actual != meta.onnx_sha256:
             raise BiodivError(f"{d / ONNX_MODEL}: SHA-256 is {actual} but bundle.json records "
