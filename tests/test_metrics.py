@@ -54,3 +54,20 @@ def test_recall_of_a_group_of_labels():
     assert recall_of(Y_TRUE, Y_PRED, {"a", "c"}) == pytest.approx(0.75)
     assert recall_of(Y_TRUE, Y_PRED, {"b"}) == pytest.approx(0.5)
     assert recall_of(Y_TRUE, Y_PRED, {"d"}) is None
+
+
+def test_reliability_bins_and_ece_agree():
+    import numpy as np
+
+    from models.learning.metrics import expected_calibration_error, reliability_bins
+
+    # 4 items: two at 0.95 confidence (one right), two at 0.55 (both right)
+    probs = np.array([[0.95, 0.05], [0.95, 0.05], [0.45, 0.55], [0.45, 0.55]])
+    y = np.array([0, 1, 1, 1])
+    rows = reliability_bins(probs, y, n_bins=10)
+    assert [r["n"] for r in rows] == [0, 0, 0, 0, 0, 2, 0, 0, 0, 2]
+    assert rows[5]["confidence"] == 0.55 and rows[5]["accuracy"] == 1.0
+    assert rows[9]["confidence"] == 0.95 and rows[9]["accuracy"] == 0.5
+    assert rows[0]["confidence"] is None and (rows[0]["bin_lower"], rows[0]["bin_upper"]) == (0.0, 0.1)
+    # ECE = 0.5 * |1 - 0.55| + 0.5 * |0.5 - 0.95| = 0.45
+    assert abs(expected_calibration_error(probs, y, n_bins=10) - 0.45) < 1e-9

@@ -43,3 +43,32 @@ def test_files_hash_is_over_the_concatenated_bytes(tmp_path):
 
 def test_code_version_outside_git(tmp_path):
     assert code_version(tmp_path) == "unknown"
+
+
+def test_evaluation_is_logged_to_the_training_run_or_a_new_one(tmp_path, monkeypatch, mlflow_store,
+                                                               mlflow_uri_restored):
+    import mlflow
+
+    from pipeline.params import TrackingParams
+    from pipeline.stages.evaluate import log_to_mlflow
+    from pipeline.tracking import training_run
+
+    monkeypatch.chdir(tmp_path)
+    uri, artifacts = mlflow_store
+    client = mlflow.MlflowClient(uri)
+    client.create_experiment("evals", artifact_location=(artifacts / "evals").as_uri())
+    cfg = TrackingParams(uri=uri, experiment="evals", register_model=False)
+    with training_run(cfg, "train_image", {"lr": 0.001}, {}) as run:
+        mlflow.log_metric("val_macro_f1", 0.7)
+    report = tmp_path / "reliability_image.csv"
+    report.write_text("bin_lower,bin_upper,n,confidence,accuracy\n0.9,1.0,2,0.95,0.5\n")
+    metrics = {"model_version": "image-x", "test": {"macro_f1": 0.61, "accuracy": 0.8}, "ece": 0.05,
+               "decision": {"species_right": 0.6, "precision_of_answers": 0.81, "note": "text is not logged"}}
+    used = log_to_mlflow(cfg, run.info.run_id, "image", metrics, [report])
+    assert used == run.info.run_id
+    logged = client.get_run(used).data.metrics
+    assert logged["test_macro_f1"] == 0.61 and logged["test_ece"] == 0.05 and logged["val_macro_f1"] == 0.7
+    assert logged["test_decision_precision_of_answers"] == 0.81 and "test_decision_note" not in logged
+    assert [a.path for a in client.list_artifacts(used, "evaluation")] == ["evaluation/reliability_image.csv"]
+    other = log_to_mlflow(cfg, "0" * 32, "image", metrics, [])  # a run ID from another store: a new run
+    assert other != used and client.get_run(other).data.tags["model_version"] == "image-x"

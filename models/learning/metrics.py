@@ -86,10 +86,44 @@ def binary_scores(y_true: list[bool], y_pred: list[bool]) -> dict:
             "recall": round(tp / support, 4) if support else None, "support": support, "predicted": predicted}
 
 
+def reliability_bins(probs: np.ndarray, y_true: np.ndarray, n_bins: int = 15) -> list[dict]:
+    """The reliability diagram of the top-1 confidence (DeGroot & Fienberg 1983; Guo et al. 2017, Fig. 1):
+    ``n_bins`` equal-width confidence bins, bin ``b`` holding confidences in ``[b / n_bins, (b + 1) / n_bins)``
+    (1.0 in the last one).
+
+    Args:
+        probs: ``(N, K)`` probabilities.
+        y_true: ``(N,)`` true class indices.
+        n_bins: number of bins (15 as in Guo et al.).
+
+    Returns:
+        One dict per bin: ``bin_lower``, ``bin_upper``, ``n`` (items), ``confidence`` (mean top-1 probability)
+        and ``accuracy`` (share correct); the last two are None for an empty bin.
+
+    Raises:
+        ValueError: mismatched shapes or ``n_bins < 1``.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    y_true = np.asarray(y_true)
+    if probs.ndim != 2 or y_true.shape != (probs.shape[0],) or n_bins < 1:
+        raise ValueError(f"probs must be (N, K) and y_true (N,), got {probs.shape} and {y_true.shape}")
+    conf = probs.max(1) if len(probs) else np.zeros(0)
+    correct = probs.argmax(1) == y_true if len(probs) else np.zeros(0, dtype=bool)
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    out = []
+    for b in range(n_bins):
+        sel = bins == b
+        n = int(sel.sum())
+        out.append({"bin_lower": round(b / n_bins, 4), "bin_upper": round((b + 1) / n_bins, 4), "n": n,
+                    "confidence": float(conf[sel].mean()) if n else None,
+                    "accuracy": float(correct[sel].mean()) if n else None})
+    return out
+
+
 def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, n_bins: int = 15) -> float:
     """Expected calibration error of the top-1 confidence (Guo et al. 2017, "On calibration of modern neural
-    networks", ICML, eq. 3): ``sum_b |B_b| / N * |acc(B_b) - conf(B_b)|`` over ``n_bins`` equal-width
-    confidence bins ``(0, 1]``.
+    networks", ICML, eq. 3): ``sum_b |B_b| / N * |acc(B_b) - conf(B_b)|`` over the bins of
+    :func:`reliability_bins`.
 
     Args:
         probs: ``(N, K)`` probabilities.
@@ -102,18 +136,8 @@ def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, n_bins: in
     Raises:
         ValueError: mismatched shapes or ``n_bins < 1``.
     """
-    probs = np.asarray(probs, dtype=np.float64)
-    y_true = np.asarray(y_true)
-    if probs.ndim != 2 or y_true.shape != (probs.shape[0],) or n_bins < 1:
-        raise ValueError(f"probs must be (N, K) and y_true (N,), got {probs.shape} and {y_true.shape}")
-    if probs.shape[0] == 0:
+    rows = reliability_bins(probs, y_true, n_bins)
+    total = sum(r["n"] for r in rows)
+    if not total:
         return 0.0
-    conf = probs.max(1)
-    correct = probs.argmax(1) == y_true
-    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
-    ece = 0.0
-    for b in range(n_bins):
-        sel = bins == b
-        if sel.any():
-            ece += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
-    return float(ece)
+    return float(sum(r["n"] / total * abs(r["accuracy"] - r["confidence"]) for r in rows if r["n"]))

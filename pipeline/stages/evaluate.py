@@ -6,13 +6,22 @@ path on the test split, ``models.inference.decision.score_decisions``),
 ``reports/eval_<modality>_per_class.json`` (precision / recall / F1 / support per class, accuracy and the most
 predicted label per data source, the labels whose training items all come from one source, and for audio the
 confusion between taxonomic classes, e.g. birds called frogs)
-and ``reports/confusion_<modality>.csv`` (``actual,predicted`` rows, a DVC confusion plot). Audio is
-scored per window and per recording (window probabilities averaged).
+``reports/confusion_<modality>.csv`` (``actual,predicted`` rows, a DVC confusion plot) and
+``reports/reliability_<modality>.csv`` (the reliability diagram behind the ECE: per confidence bin the mean
+confidence, the accuracy and the count; a DVC plot). Audio is scored per window and per recording (window
+probabilities averaged).
+
+The scores are also logged to the MLflow run that trained the bundle (its ID is in
+``reports/train_<modality>.json``): metrics ``test_macro_f1``, ``test_accuracy``, ``test_ece``, the decision
+outcome shares as ``test_decision_<outcome>``, and the report files as artifacts under ``evaluation/``. When
+that run cannot be found (another tracking store), a new run named ``evaluate_<modality>`` holds them, tagged
+with the model version; the fallback is logged.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 from pathlib import Path
 
@@ -21,10 +30,18 @@ import typer
 
 from models.inference.decision import policy_for, score_decisions
 from models.learning.bundle import Classifier
-from models.learning.metrics import Report, binary_scores, evaluate, expected_calibration_error, recall_of
+from models.learning.metrics import (
+    Report,
+    binary_scores,
+    evaluate,
+    expected_calibration_error,
+    recall_of,
+    reliability_bins,
+)
 from models.media.tables import read_csv
 from models.taxonomy.catalogue import BLANK, Catalogue
 from pipeline.common import PROCESSED, setup_logging, write_json
+from pipeline.params import TrackingParams, load_params
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +151,8 @@ def run(modality: str, bundle: Path, processed: Path, catalogue: Catalogue,
                "ece": round(expected_calibration_error(probs, np.array([clf.labels.index(t) for t in y_true],
                                                                        dtype=int)), 4),
                # what users see: the one decision path (thresholds, roll-up, unknown, blank, privacy)
-               "decision": score_decisions(policy_for(clf, catalogue), probs, y_true)}
+               "decision": score_decisions(policy_for(clf, catalogue), probs, y_true),
+               "reliability": reliability_bins(probs, np.array([clf.labels.index(t) for t in y_true], dtype=int))}
     source_of = sources or {}
     metrics["per_source"] = per_source(y_true, y_pred, [source_of.get(index[i]["mediaID"], "") for i in keep])
     train_sources: dict[str, set[str]] = {}
@@ -159,16 +177,59 @@ def run(modality: str, bundle: Path, processed: Path, catalogue: Catalogue,
     return metrics, list(zip(y_true, y_pred, strict=True))
 
 
+def _mlflow_metrics(metrics: dict) -> dict[str, float]:
+    """The headline scores as MLflow metrics (``test_macro_f1``, ``test_accuracy``, ``test_ece``,
+    ``test_decision_<outcome>``, and for audio ``test_recording_macro_f1``)."""
+    out = {"test_macro_f1": metrics["test"]["macro_f1"], "test_accuracy": metrics["test"]["accuracy"],
+           "test_ece": metrics["ece"]}
+    if "test_per_recording" in metrics:
+        out["test_recording_macro_f1"] = metrics["test_per_recording"]["macro_f1"]
+    for key, value in (metrics.get("decision") or {}).items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[f"test_decision_{key}"] = value
+    return {k: float(v) for k, v in out.items() if v is not None}
+
+
+def log_to_mlflow(tracking: TrackingParams, run_id: str | None, modality: str, metrics: dict,
+                  files: list[Path]) -> str:
+    """Log the test scores and report ``files`` to the training run ``run_id`` (or, when it is not in this
+    tracking store, to a new run ``evaluate_<modality>``). Returns the run ID used."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(tracking.uri)
+    mlflow.set_experiment(tracking.experiment)
+    try:
+        if not run_id:
+            raise MlflowException("no training run ID")
+        mlflow.get_run(run_id)
+        active = mlflow.start_run(run_id=run_id)
+    except MlflowException as exc:
+        log.warning("training run %s not found in %s (%s): evaluation logged to a new run", run_id, tracking.uri, exc)
+        active = mlflow.start_run(run_name=f"evaluate_{modality}",
+                                  tags={"model_version": str(metrics.get("model_version", ""))})
+    with active as run:
+        mlflow.log_metrics(_mlflow_metrics(metrics))
+        for f in files:
+            mlflow.log_artifact(str(f), "evaluation")
+        return run.info.run_id
+
+
 def main(modality: str = typer.Argument(..., help="image or audio"), artifacts: Path = Path("artifacts"),
          processed: Path = Path("data/processed"), reports: Path = Path("reports"),
-         interim: Path = Path("data/interim")) -> None:
+         interim: Path = Path("data/interim"), params: Path = Path("params.yaml")) -> None:
     """Evaluate the ``image`` or ``audio`` bundle on its test split."""
     setup_logging()
     index = interim / ("camera_traps" if modality == "image" else "acoustic") / "media.csv"
     sources = {r["mediaID"]: r.get("source", "") for r in read_csv(index)} if index.is_file() else None
     metrics, pairs = run(modality, artifacts / f"{modality}_model", processed, Catalogue.load(), sources)
+    reliability = metrics.pop("reliability")
     head, per_class = split_metrics(metrics)
     write_json(reports / f"eval_{modality}.json", head)
+    with open(reports / f"reliability_{modality}.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=["bin_lower", "bin_upper", "n", "confidence", "accuracy"])
+        w.writeheader()
+        w.writerows({k: ("" if v is None else round(v, 4)) for k, v in row.items()} for row in reliability)
     write_json(reports / f"eval_{modality}_per_class.json", per_class)
     with open(reports / f"confusion_{modality}.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
@@ -176,6 +237,12 @@ def main(modality: str = typer.Argument(..., help="image or audio"), artifacts: 
         w.writerows(pairs)
     log.info("%s test macro-F1 %.3f accuracy %.3f (n=%d)", modality, metrics["test"]["macro_f1"],
              metrics["test"]["accuracy"], metrics["test"]["n"])
+    train_report = reports / f"train_{modality}.json"
+    run_id = json.loads(train_report.read_text()).get("mlflow_run_id") if train_report.is_file() else None
+    files = [reports / f"{name}_{modality}{ext}" for name, ext in
+             (("eval", ".json"), ("eval", "_per_class.json"), ("confusion", ".csv"), ("reliability", ".csv"))]
+    used = log_to_mlflow(load_params(params).tracking, run_id, modality, metrics, files)
+    log.info("%s evaluation logged to MLflow run %s", modality, used)
 
 
 if __name__ == "__main__":
