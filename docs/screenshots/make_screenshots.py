@@ -1,6 +1,7 @@
-"""Screenshots of the web pages for the documentation: every page of ``tests.browser.site.PAGES`` in Chinese and
-English, and /docs, at 1280x800, from the browser tests' seeded database, saved as
-``docs/screenshots/<page>-<lang>.png``.
+"""Screenshots of the web pages for the documentation: every page of ``tests.browser.site.PAGES`` (those with
+``shot=True``) in Chinese and English, signed in with the page's role through ``/signin``, and /docs, at
+1280x800, from the browser tests' seeded database (media files included), saved as
+``docs/screenshots/<page>-<lang>.png`` (PNG palette-quantised when Pillow can, to keep the set small).
 
 Usage (from the repository root; Debian's chromium and a CJK font, e.g. ``fonts-wqy-microhei``)::
 
@@ -35,13 +36,24 @@ def shoot(out: Path) -> list[Path]:
     saved: list[Path] = []
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'biodiv.db'}"
-        seed_site(url)
-        with live_server(url, Path(tmp) / "media", stats_cache_s="0") as base, sync_playwright() as pw:
+        seeded = seed_site(url, Path(tmp) / "stations")
+        with live_server(url, Path(tmp), stats_cache_s="0") as base, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
-            shots = [(p, lang) for p in PAGES for lang in LANGS] + [(DOCS, "en")]
+            states = {}
+            for role in sorted({p.role for p in PAGES if p.role}):
+                context = browser.new_context()
+                page = context.new_page()
+                page.goto(f"{base}/signin?lang=en")
+                page.fill("input[name=api_key]", seeded.keys[role])
+                with page.expect_navigation():
+                    page.click("main form button[type=submit]")
+                states[role] = context.storage_state()
+                context.close()
+            shots = [(p, lang) for p in PAGES if p.shot for lang in LANGS] + [(DOCS, "en")]
             for p, lang in shots:
                 context = browser.new_context(viewport={"width": 1280, "height": 800},
-                                              locale="zh-CN" if lang == "zh" else "en-US")
+                                              locale="zh-CN" if lang == "zh" else "en-US",
+                                              storage_state=states.get(p.role))
                 page = context.new_page()
                 sep = "&" if "?" in p.path else "?"
                 page.goto(f"{base}{p.path}{sep}lang={lang}" if p.lang_switch else base + p.path)
@@ -50,10 +62,22 @@ def shoot(out: Path) -> list[Path]:
                     page.wait_for_selector(".opblock")
                 path = out / (f"{p.name}-{lang}.png" if p.lang_switch else f"{p.name}.png")
                 page.screenshot(path=str(path))
+                _shrink(path)
                 saved.append(path)
                 context.close()
             browser.close()
     return saved
+
+
+def _shrink(path: Path) -> None:
+    """Re-save ``path`` as a 256-colour PNG (pages are flat colours; a third of the size)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    small.save(path, optimize=True)
 
 
 def main() -> None:

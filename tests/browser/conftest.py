@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -41,10 +42,14 @@ def chromium_executable() -> str:
 
 @dataclass(frozen=True)
 class Site:
-    """The live server: its base URL and the time its seeded rows were counted back from."""
+    """The live server: its base URL, the time its seeded rows were counted back from, one API key per role
+    and where its station files lie."""
 
     base: str
     seeded_at: datetime
+    keys: dict[str, str] = field(default_factory=dict)
+    folder: Path | None = None
+    database_url: str = ""
 
     def url(self, path: str, **params: str) -> str:
         """Absolute URL of ``path`` with extra query parameters (e.g. ``lang="zh"``)."""
@@ -56,15 +61,45 @@ class Site:
 
 
 @pytest.fixture(scope="session")
-def site(chromium_executable, tmp_path_factory) -> Iterator[Site]:
-    """uvicorn on 127.0.0.1 (a free port) serving a temporary SQLite database seeded with
-    ``tests.browser.site.SEED`` (stations, deployments, media incl. people and vehicles, image and audio
-    detections, reviewed and unreviewed rows, invasive-species alerts)."""
-    folder = tmp_path_factory.mktemp("browser-site")
+def seeded(chromium_executable, tmp_path_factory) -> tuple[Path, object]:
+    """A folder with the seeded database ``biodiv.db`` and its station files (``stations/``), made once and
+    copied for each server; and what :func:`seed_site` returned."""
+    folder = tmp_path_factory.mktemp("seeded")
+    return folder, seed_site(f"sqlite:///{folder / 'biodiv.db'}", folder / "stations")
+
+
+def _start(tmp_path_factory, seeded, name: str, **env: str) -> Iterator[Site]:
+    import shutil
+
+    template, made = seeded
+    folder = tmp_path_factory.mktemp(name)
+    shutil.copy(template / "biodiv.db", folder / "biodiv.db")
+    shutil.copytree(template / "stations", folder / "stations")
     url = f"sqlite:///{folder / 'biodiv.db'}"
-    seeded_at = seed_site(url)
-    with live_server(url, folder / "media", stats_cache_s="0") as base:
-        yield Site(base, seeded_at)
+    with live_server(url, folder, stats_cache_s="0", **env) as base:
+        yield Site(base, made.now, made.keys, folder, url)
+
+
+@pytest.fixture(scope="session")
+def site(seeded, tmp_path_factory) -> Iterator[Site]:
+    """uvicorn on 127.0.0.1 (a free port) serving a temporary SQLite database seeded with
+    ``tests.browser.site.SEED`` (stations, deployments, media files incl. people and vehicles, image and audio
+    detections, camera events, reviewed and unreviewed rows, alerts, acoustic indices, one key per role).
+    Tests on it only read: what they see is what the seed says."""
+    yield from _start(tmp_path_factory, seeded, "browser-site")
+
+
+@pytest.fixture(scope="session")
+def scratch(seeded, tmp_path_factory) -> Iterator[Site]:
+    """A second seeded server for the tests that change data (review, bulk confirm, upload), with tiny real
+    model bundles (random weights) so uploads are classified. Its tests touch disjoint rows."""
+    from tests.serve_helpers import make_bundle
+
+    bundles = tmp_path_factory.mktemp("bundles")
+    for modality in ("image", "audio"):
+        make_bundle(bundles / modality, modality)
+    yield from _start(tmp_path_factory, seeded, "browser-scratch", image_bundle=str(bundles / "image"),
+                      audio_bundle=str(bundles / "audio"))
 
 
 @pytest.fixture(scope="session")
@@ -110,19 +145,41 @@ def _watch(context, page, base: str, log: BrowserLog) -> None:
     page.on("pageerror", lambda exc: log.page_errors.append(str(exc)))
 
 
+@pytest.fixture(scope="session")
+def signed_in_state(browser, site) -> Callable[[str | None], dict | None]:
+    """``signed_in_state(role)``: the cookies of a browser signed in on :func:`site` with the seeded key of
+    ``role`` through the real ``/signin`` form (done once per role); None for the public."""
+    states: dict[str, dict] = {}
+
+    def get(role: str | None) -> dict | None:
+        if role is None:
+            return None
+        if role not in states:
+            context = browser.new_context()
+            page = context.new_page()
+            sign_in(page, site, role)
+            states[role] = context.storage_state()
+            context.close()
+        return states[role]
+
+    return get
+
+
 @pytest.fixture()
-def open_page(browser, site) -> Iterator[Callable[..., tuple]]:
-    """``open_page(locale="en-US")``: a new 1280x800 browser context and page, watched; returns
-    ``(page, log)``. At the end of the test any request to another host, console error or page error
-    fails it."""
+def open_page(browser, site, signed_in_state) -> Iterator[Callable[..., tuple]]:
+    """``open_page(locale="en-US", role=None)``: a new 1280x800 browser context and page, watched, signed in
+    with ``role``'s key (on :func:`site`); returns ``(page, log)``. At the end of the test any request to
+    another host, console error or page error fails it. ``base=`` watches another server (the scratch one)."""
     opened: list[tuple] = []
 
-    def make(locale: str = "en-US", **context_args):
-        context = browser.new_context(viewport={"width": 1280, "height": 800}, locale=locale, **context_args)
+    def make(locale: str = "en-US", role: str | None = None, base: str | None = None, **context_args):
+        state = signed_in_state(role) if base is None else None
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, locale=locale, storage_state=state,
+                                      **context_args)
         context.set_default_timeout(10_000)
         page = context.new_page()
         log = BrowserLog()
-        _watch(context, page, site.base, log)
+        _watch(context, page, base or site.base, log)
         opened.append((context, log))
         return page, log
 
@@ -136,9 +193,15 @@ def open_page(browser, site) -> Iterator[Callable[..., tuple]]:
 
 @pytest.fixture()
 def page(open_page):
-    """A watched page (English browser, 1280x800); see :func:`open_page`."""
+    """A watched page (English browser, 1280x800, the public); see :func:`open_page`."""
     return open_page()[0]
 
 
-# Sign-in with an API key is being built separately; when it lands, add a ``sign_in(page, key)`` helper here
-# and test the reviewer's view (people and vehicles shown) next to the public one in test_privacy.py.
+def sign_in(page, site: Site, role: str) -> None:
+    """Sign ``page`` in on ``site`` with the seeded key of ``role`` through the ``/signin`` form (what a
+    person does: paste the key, press the button); waits for the redirect back."""
+    page.goto(site.url("/signin", lang="en"))
+    page.fill("input[name=api_key]", site.keys[role])
+    with page.expect_navigation():
+        page.click("main form button[type=submit]")
+    assert "/signin" not in page.url, f"sign-in as {role} failed"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlsplit
 
 #: Columns of the detections table, in order.
-DETECTION_COLUMNS = ("time", "station", "species", "observation", "probability", "rule", "modality")
+DETECTION_COLUMNS = ("media", "time", "station", "species", "observation", "probability", "rule", "modality")
 
 
 def table_rows(page) -> list[list[str]]:
@@ -17,8 +17,15 @@ def table_rows(page) -> list[list[str]]:
 
 
 def detection_rows(page) -> list[dict[str, str]]:
-    """The detections table as dicts keyed by :data:`DETECTION_COLUMNS`."""
-    return [dict(zip(DETECTION_COLUMNS, row, strict=True)) for row in table_rows(page)]
+    """The detections table as dicts keyed by :data:`DETECTION_COLUMNS`; a reviewed row's "✔ reviewer" mark
+    is taken out of ``species`` into ``reviewed_by`` ("" when unreviewed)."""
+    out = []
+    for row in table_rows(page):
+        d = dict(zip(DETECTION_COLUMNS, row, strict=True))
+        species, _, who = d["species"].partition(" ✔ ")  # the mark comes last in the cell
+        d["species"], d["reviewed_by"] = species.strip(), who.strip()
+        out.append(d)
+    return out
 
 
 def query(url: str) -> dict[str, str]:
