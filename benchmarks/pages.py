@@ -1,6 +1,7 @@
-"""Page-speed benchmark of the web pages: server-side latency of ``/`` and ``/detections`` (a few filter
-combinations, the next page, Chinese, and a reviewer's view) on the sample database and on 1,000,000 synthetic
-detections.
+"""Page-speed benchmark of the web pages: server-side latency of every page (the overview and the detections
+list with a few filter combinations, the next page and Chinese; stations, species, statistics, sign-in; and,
+with a reviewer key in ``X-API-Key``, the review queue, an event, bulk count, the audio queue, alerts, upload
+and progress) on the sample database and on 1,000,000 synthetic detections.
 
 What it does, per database:
 
@@ -34,6 +35,7 @@ import tempfile
 import time
 from html import unescape
 from pathlib import Path
+from urllib.parse import quote
 
 import typer
 
@@ -45,25 +47,51 @@ from api_load import record_alerts_once, seed_sqlite, service  # noqa: E402
 DATA = Path(__file__).resolve().parent / ".data"
 
 
-def page_paths(db: Path) -> list[tuple[str, str]]:
-    """``(label, path)`` of the pages to time, with a station and a species that the database holds."""
+def page_paths(db: Path) -> list[tuple[str, str, bool]]:
+    """``(label, path, signed_in)`` of the pages to time, with a station, species, audio species and camera
+    event that the database holds; ``signed_in`` pages are sent with a reviewer key (``X-API-Key``)."""
     con = sqlite3.connect(db)
     station = con.execute("SELECT stationID FROM detections GROUP BY stationID ORDER BY count(*) DESC LIMIT 1"
                           ).fetchone()[0]
     species = con.execute("SELECT scientificName FROM detections WHERE scientificName IS NOT NULL "
                           "GROUP BY scientificName ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+    audio = con.execute("SELECT scientificName FROM detections WHERE scientificName IS NOT NULL AND modality = "
+                        "'audio' GROUP BY scientificName ORDER BY count(*) DESC LIMIT 1").fetchone()
+    event = con.execute("SELECT coalesce(eventID, mediaID) FROM detections WHERE modality = 'image' "
+                        "ORDER BY eventStartUTC DESC LIMIT 1").fetchone()
     con.close()
-    return [
-        ("overview", "/?lang=en"),
-        ("overview zh", "/?lang=zh"),
-        ("detections", "/detections?lang=en"),
-        ("detections station", f"/detections?stationID={station}&lang=en"),
-        ("detections station+prob>=0.9", f"/detections?stationID={station}&min_probability=0.9&lang=en"),
-        ("detections species", f"/detections?scientificName={species}&lang=en"),
-        ("detections invasive", "/detections?invasive=true&lang=zh"),
-        ("detections station+audio", f"/detections?stationID={station}&modality=audio&lang=en"),
-        ("detections rare (human review)", "/detections?classificationSource=human&lang=en"),
+    q = quote(species)
+    pages = [
+        ("overview", "/?lang=en", False),
+        ("overview zh", "/?lang=zh", False),
+        ("detections", "/detections?lang=en", False),
+        ("detections station", f"/detections?stationID={station}&lang=en", False),
+        ("detections station+prob>=0.9", f"/detections?stationID={station}&min_probability=0.9&lang=en", False),
+        ("detections species", f"/detections?scientificName={q}&lang=en", False),
+        ("detections invasive", "/detections?invasive=true&lang=zh", False),
+        ("detections station+audio", f"/detections?stationID={station}&modality=audio&lang=en", False),
+        ("detections rare (human review)", "/detections?classificationSource=human&lang=en", False),
+        ("stations", "/stations?lang=en", False),
+        ("species list", "/species?lang=en", False),
+        ("species page", f"/species/{q}?lang=en", False),
+        ("statistics", "/statistics?lang=en", False),
+        ("statistics station", f"/statistics?stationID={station}&lang=zh", False),
+        ("signin", "/signin?lang=en", False),
+        ("overview (reviewer key)", "/?lang=en", True),
+        ("detections station (reviewer key)", f"/detections?stationID={station}&lang=en", True),
+        ("review queue", "/review?lang=en", True),
+        ("review queue station", f"/review?stationID={station}&lang=en", True),
+        ("bulk count", f"/review/bulk?bulk_species={q}&bulk_min_probability=0.9&lang=en", True),
+        ("audio review picker", "/review/audio?lang=en", True),
+        ("alerts", "/alerts?lang=en", True),
+        ("upload", "/upload?lang=en", True),
+        ("progress", "/progress?lang=en", True),
     ]
+    if event:
+        pages.append(("review event", f"/review/event/{quote(event[0])}?lang=en", True))
+    if audio:
+        pages.append(("audio review species", f"/review/audio?species={quote(audio[0])}&lang=en", True))
+    return pages
 
 
 def _next_page(client, path: str) -> str | None:
@@ -96,10 +124,8 @@ def time_pages(db: Path, requests: int, target_ms: float, label: str) -> bool:
         time.sleep(2)  # the start-up alert sweep
         nxt = _next_page(client, paths[3][1])
         if nxt:
-            paths.append(("detections station, next page", nxt))
-        runs = [(name, path, {}) for name, path in paths]
-        runs += [("overview (reviewer key)", "/?lang=en", {"X-API-Key": key}),
-                 ("detections station (reviewer key)", paths[3][1], {"X-API-Key": key})]
+            paths.append(("detections station, next page", nxt, False))
+        runs = [(name, path, {"X-API-Key": key} if signed else {}) for name, path, signed in paths]
         print(f"\n== {label}: {db.name}, {requests} requests per page, one at a time, 1 uvicorn worker, "
               f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
         print(f"{'page':38s} {'rows':>5s} {'first ms':>8s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s}")

@@ -65,8 +65,10 @@ def stations_page(request: Request, viewer: ViewerDep, lang: str | None = None) 
     who = "public" if conds else "reviewer"
     with state.sessions() as s:
         deps = deployment_rows(s, state.catalogue, state.settings, viewer, get_result_cache(request))
-        counts = detections_per_deployment(s, conds)
-        effort = deployment_effort(s)
+        # two GROUP BYs over every detection and media (the public's with its visibility probe per row, ~4 s at
+        # 1,000,000 detections): cached for Settings.stats_cache_s, like the overview
+        counts, effort = get_result_cache(request).get(
+            ("stations-page", who), lambda: (detections_per_deployment(s, conds), deployment_effort(s)))
         names = dict(s.execute(select(Station.stationID, Station.stationName)).all())
         rows, spans, points = [], [], {}
         for d in deps:
