@@ -92,8 +92,15 @@ def alert_items(session, catalogue) -> dict[str, list[dict]]:
     """The alerts by page section (:data:`SECTIONS`), newest first, each with its evidence and detection."""
     stations = dict(session.execute(select(Station.stationID, Station.stationName)).all())
     sections: dict[str, list[dict]] = {s: [] for s in SECTIONS}
-    rows = session.execute(select(Alert, Detection).outerjoin(Detection, Detection.detectionID == Alert.detectionID)
-                           .order_by(Alert.alertID.desc())).all()
+    base = select(Alert, Detection).outerjoin(Detection, Detection.detectionID == Alert.detectionID)
+    active = Alert.status.not_in(("withdrawn", "resolved"))
+    human = Detection.classificationMethod == "human"
+    where = {"withdrawn": Alert.status == "withdrawn", "resolved": Alert.status == "resolved",
+             "confirmed": active & human, "machine": active & (Detection.detectionID.is_(None) | ~human)}
+    rows = []  # one query per section, SECTION_LIMIT rows each (not every alert: 100,000 at 1M detections)
+    for sec in SECTIONS:
+        rows += session.execute(base.where(where[sec]).order_by(Alert.alertID.desc()).limit(SECTION_LIMIT)).all()
+    rows.sort(key=lambda row: -row[0].alertID)
     for alert, det in rows:
         p = alert.payload or {}
         human = det is not None and det.classificationMethod == "human"
