@@ -37,7 +37,8 @@ def shoot(out: Path) -> list[Path]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'biodiv.db'}"
         seeded = seed_site(url, Path(tmp) / "stations")
-        with live_server(url, Path(tmp), stats_cache_s="0") as base, sync_playwright() as pw:
+        bundles = _bundles(Path(tmp) / "bundles")
+        with live_server(url, Path(tmp), stats_cache_s="0", **bundles) as base, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
             states = {}
             for role in sorted({p.role for p in PAGES if p.role}):
@@ -60,6 +61,8 @@ def shoot(out: Path) -> list[Path]:
                 page.wait_for_load_state("networkidle")
                 if p is DOCS:
                     page.wait_for_selector(".opblock")
+                if p.name == "upload":
+                    _upload_some(page, Path(tmp), lang)
                 path = out / (f"{p.name}-{lang}.png" if p.lang_switch else f"{p.name}.png")
                 page.screenshot(path=str(path))
                 _shrink(path)
@@ -67,6 +70,32 @@ def shoot(out: Path) -> list[Path]:
                 context.close()
             browser.close()
     return saved
+
+
+def _bundles(folder: Path) -> dict[str, str]:
+    """Tiny image and audio model bundles (random weights, as in the tests) so the upload shot shows stored
+    files; none when PyTorch is missing."""
+    try:
+        from tests.serve_helpers import make_bundle
+    except ImportError:
+        return {}
+    for modality in ("image", "audio"):
+        make_bundle(folder / modality, modality)
+    return {"image_bundle": str(folder / "image"), "audio_bundle": str(folder / "audio")}
+
+
+def _upload_some(page, tmp: Path, lang: str) -> None:
+    """Send three files on the upload page (an image, a recording, a corrupt file) and wait for their rows."""
+    from tests.browser.media import corrupt_jpeg, jpeg, wav
+
+    files = {f"IMG_{lang}_0412.JPG": jpeg(f"shot-{lang}"), f"REC_{lang}_0601.WAV": wav(f"shot-{lang}", 4.0),
+             "broken.jpg": corrupt_jpeg()}
+    for name, data in files.items():
+        (tmp / name).write_bytes(data)
+    page.select_option("select[name=deploymentID]", "S1-cam")
+    page.set_input_files("input[type=file]", [str(tmp / n) for n in files])
+    page.wait_for_function("document.querySelectorAll('#results .result').length >= 3", timeout=60_000)
+    page.wait_for_load_state("networkidle")
 
 
 def _shrink(path: Path) -> None:

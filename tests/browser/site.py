@@ -172,6 +172,9 @@ SEED = _build_seed()
 KEY_NAMES = {"reviewer": "Rita Reviewer", "uploader": "Uli Uploader", "admin": "Ada Admin"}
 #: Alternatives of the image classifier (top-K after the label), so the review page offers quick species.
 ALTERNATIVES = ["Sus scrofa", "Prionailurus bengalensis", "Cervus canadensis", "Myocastor coypus"]
+#: Coordinates of the deployments (WGS 84).
+PLACES = {"S1-cam": (30.268, 120.065), "S1-rec": (30.272, 120.071), "S2-cam": (30.349, 119.437),
+          "S3-rec": (30.226, 120.214)}
 #: The reviewer who reviewed the seed's reviewed rows.
 SEED_REVIEWER = "Rita Reviewer"
 
@@ -246,7 +249,11 @@ def seed_site(url: str, stations_root: Path | None = None, now: datetime | None 
     create_schema(engine)
     with Session(engine) as s:
         s.add_all([Station(stationID=k, stationName=v) for k, v in SEED.stations.items()])
-        s.add_all([Deployment(deploymentID=d, stationID=st, deviceType=kind, timezone="Asia/Shanghai")
+        start = _local(now, 30 * 24 * 60)
+        s.add_all([Deployment(deploymentID=d, stationID=st, deviceType=kind, timezone="Asia/Shanghai",
+                              deviceModel="Browning BTC-8E" if kind == "camera" else "AudioMoth 1.2",
+                              latitude=PLACES[d][0], longitude=PLACES[d][1], deploymentStart=start,
+                              deploymentEnd=_local(now, 7 * 24 * 60) if d == "S3-rec" else "")
                    for d, st, kind in SEED.deployments])
         seen: set[str] = set()
         for r in SEED.rows:

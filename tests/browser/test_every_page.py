@@ -38,6 +38,9 @@ def test_page_renders_and_switches_language(open_page, site, p, lang):
     assert page.locator("h1").inner_text() == p.heading[lang]
     assert page.title().endswith({"en": "biodiv-obs observatory", "zh": "生物多样性观测站"}[lang]), page.title()
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280, "the page overflows 1280 px"
+    text = page.locator("body").inner_text()
+    for leak in ("built-in method", " object at 0x", "Traceback", "{{", "{%", "undefined"):
+        assert leak not in text, f"template leak {leak!r} on the page"  # e.g. t.clear is dict.clear in Jinja
     if os.environ.get("BIODIV_BROWSER_ARTIFACTS"):  # CI keeps them to look at a failure
         shot = page.screenshot(full_page=True)
         assert _png_size(shot)[0] == 1280
