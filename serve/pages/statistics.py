@@ -109,8 +109,7 @@ def _figures(request, s, station, interval, index, conds, who, t, lang) -> dict:
     for r in counts:
         totals[r.scientificName] = totals.get(r.scientificName, 0) + r.count
     top = sorted(totals, key=lambda n: (-totals[n], n))[:TOP_SPECIES]
-    seen = {r.period for r in counts}  # the rows come by species, then period: bounds over all of them
-    periods = stats.periods_between(min(seen), max(seen), interval) if seen else []
+    periods = stats.periods_between(counts[0].period, counts[-1].period, interval) if counts else []
     grid = {name: dict.fromkeys(periods, 0) for name in [*top, t["other"]]}
     for r in counts:
         if r.period in grid[t["other"]]:  # periods_between stops at its limit (1000 days): later rows are not drawn
