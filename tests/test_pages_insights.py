@@ -148,14 +148,16 @@ def test_progress_needs_a_reviewer_and_counts_reviews(app):
     html = c.get("/progress?lang=en", headers=reviewer).text
     sections = html.split("<h2>")
     species = {r[0]: r[1:] for r in _rows(sections[1])}
-    assert species["Sus scrofa"][:2] == ["5", "4"]  # a1 a3 a4 h2 reviewed, n1 not
+    assert species["Wild boar Sus scrofa"][:2] == ["5", "4"]  # a1 a3 a4 h2 reviewed, n1 not; names in both forms
     stations = {r[0]: r[1:] for r in _rows(sections[2])}
     assert stations["S1"][:2] == ["11", "5"] and stations["S2"][:2] == ["1", "0"]
     assert _rows(sections[3]) == [["alice", "3", "3", "2", "1"], ["bob", "2", "2", "1", "1"]]
-    assert _rows(sections[4]) == [["Sus scrofa", "same", "3"], ["Lithobates catesbeianus", "Sus scrofa", "1"],
-                                  ["Sus scrofa", "Myocastor coypus", "1"]]
+    boar, coypu = "Wild boar Sus scrofa", "Coypu Myocastor coypus"
+    bullfrog = "American bullfrog Lithobates catesbeianus"
+    assert _rows(sections[4]) == [[boar, "same", "3"], [bullfrog, boar, "1"], [boar, coypu, "1"]]
     assert _figure(html, "share").count('id="share-bar-') == len(species)
-    assert "审核进度" in c.get("/progress?lang=zh", headers=reviewer).text
+    zh = c.get("/progress?lang=zh", headers=reviewer).text
+    assert "审核进度" in zh and "野猪" in zh
 
 
 def test_pages_load_nothing_from_another_host(app):

@@ -85,7 +85,8 @@ def render(request: Request, name: str, lang: str, viewer: Principal, *, text: d
            status_code: int = 200, **context) -> HTMLResponse:
     """Render template ``name`` with the shared context: ``t`` (the shared strings plus ``text[lang]``),
     ``lang`` / ``other`` (the switch target), ``viewer``, ``nav`` (links this viewer may follow), ``public``
-    (no reviewer rights: the public view) and ``csrf`` (the session's token, for forms)."""
+    (no reviewer rights: the public view), ``csrf`` (the session's token, for forms) and ``vernacular(name)``
+    (the catalogue's name in the page's language)."""
     from urllib.parse import urlencode
 
     strings = {**TEXT[lang], **((text or {}).get(lang, {}))}
@@ -94,7 +95,15 @@ def render(request: Request, name: str, lang: str, viewer: Principal, *, text: d
     switch = f"{request.url.path}?{urlencode([*query, ('lang', other)])}"
     nav = [(path, strings[key]) for path, key, role in NAV if viewer.at_least(role)]
     context.setdefault("public", not viewer.at_least(Role.reviewer))
+    catalogue = request.app.state.catalogue
+
+    def vernacular(name: str | None) -> str:
+        """The catalogue's name of ``name`` in the page's language (the scientific name when it has none)."""
+        sp = catalogue.get(name) if name else None
+        return (sp.vernacularNameZH if lang == "zh" else sp.vernacularNameEN) if sp else (name or "")
+
     return templates().TemplateResponse(
         request, name, {"t": strings, "lang": lang, "other": other, "switch_url": switch, "viewer": viewer,
-                        "nav": nav, "csrf": csrf_token(request), "path": request.url.path, **context},
+                        "nav": nav, "csrf": csrf_token(request), "path": request.url.path,
+                        "vernacular": vernacular, **context},
         status_code=status_code)
