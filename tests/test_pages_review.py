@@ -334,3 +334,23 @@ def test_the_api_accepts_uncertain_through_the_same_rule(web):
     assert db.scalar(select(Alert.status).where(Alert.detectionID == ids["d2"])) == "open"
     assert [h.action for h in history(db, ids["d2"])] == ["uncertain"]
 
+
+
+def test_event_queue_pages_equal_one_grouped_query(web):
+    """The fast queue (first events down the time index, then only their detections aggregated) gives the same
+    events, in the same order and with the same figures, as grouping every detection (the invasive-first path)."""
+    from models.store import queues
+
+    _, db, _ = web
+    sel = queues.Selection(status="all")
+    full = queues.event_queue(db, sel, limit=100)
+    keys = [e["key"] for e in full]
+    assert EVENT in keys and "m1" in keys and "m3" in keys  # an event and media without events (m3 untimed)
+    assert keys[-1] == "m3"  # untimed last
+    paged = [e for off in range(0, len(full), 2) for e in queues.event_queue(db, sel, limit=2, offset=off)]
+    assert paged == full
+    grouped = queues.event_queue(db, sel, limit=100, invasive_first=True)
+    assert sorted(grouped, key=lambda e: e["key"]) == sorted(full, key=lambda e: e["key"])
+    ev = next(e for e in full if e["key"] == EVENT)
+    assert (ev["frames"], ev["unreviewed"], ev["maxProbability"], ev["label"]) == (3, 3, 0.93, "Sus scrofa")
+    assert queues.event_queue(db, sel, limit=2, offset=len(full)) == []
