@@ -22,7 +22,9 @@ from models.store import queues
 from models.store.db import Detection, DetectionReview
 from models.store.review import history
 from serve.auth import Principal
+from serve.cache import get_result_cache
 from serve.pages.common import language, render
+from serve.pages.figures import data_version
 from serve.pages.review import ReviewerDep, display_name, species_options
 from serve.pages.review_text import TEXT
 
@@ -63,12 +65,15 @@ def audio_queue(request: Request, viewer: ReviewerDep, lang: str | None = None,
     base = queues.Selection(modality="audio")
     items: list[dict] = []
     total = 0
+    cache = get_result_cache(request)
     with request.app.state.sessions() as s:
-        counts = queues.species_counts(s, base)
+        # the picker and a species' ordered queue aggregate every audio detection (1-3 s at 1,000,000): kept
+        # until the data changes (data_version: a new detection or review), so results stay exact
+        version = data_version(s)
+        counts = cache.get(("audio-picker", version), lambda: queues.species_counts(s, base))
         if species:
-            ordered = queues.order_queue(queues.scored_ids(s, queues.Selection(modality="audio",
-                                                                               scientificName=species)),
-                                         order, seed)
+            ordered = cache.get(("audio-queue", species, order, seed, version), lambda: queues.order_queue(
+                queues.scored_ids(s, queues.Selection(modality="audio", scientificName=species)), order, seed))
             total = len(ordered)
             chosen = ordered[(page - 1) * AUDIO_PAGE: page * AUDIO_PAGE]
             dets = {d.detectionID: d for d in s.scalars(select(Detection).where(Detection.detectionID.in_(chosen)))}
