@@ -181,3 +181,49 @@ def test_image_preprocessing_pixels_and_normalise(media):
     # (1 - mean) / std per channel
     assert x[0, :, 0, 0] == pytest.approx([(1 - 0.485) / 0.229, (1 - 0.456) / 0.224, (1 - 0.406) / 0.225], rel=1e-5)
     assert pre.normalise(np.zeros((1, 1, 1, 3), np.uint8))[0, 0, 0, 0] == pytest.approx(-0.485 / 0.229, rel=1e-5)
+
+
+def _jpeg(progressive: bool = False, thumbnail: bool = False, size=(640, 480)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    img = Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+    kwargs = {"quality": 90, "progressive": progressive}
+    if thumbnail:  # an EXIF block holding a complete JPEG thumbnail (its own SOI ... EOI)
+        thumb = io.BytesIO()
+        img.resize((160, 120)).save(thumb, format="JPEG")
+        exif = Image.Exif()
+        exif[0x010F] = "TrailCam"
+        kwargs["exif"] = exif.tobytes() + thumb.getvalue()
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", **kwargs)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_jpeg_with_a_trailer_after_its_end_marker_is_complete(progressive):
+    from models.media.imaging import jpeg_end, read_image_info
+
+    data = _jpeg(progressive=progressive)
+    assert jpeg_end(data) == len(data)
+    for trailer in (b"SEFTSEFT", bytes(np.random.default_rng(1).integers(0, 256, 512, dtype=np.uint8)),
+                    b"\x00" * 64, b"\xff\xd8\xff\xe0junk"):
+        assert jpeg_end(data + trailer) == len(data)
+        assert read_image_info(data + trailer, "t.jpg").width_px == 640  # phones append such trailers
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_truncated_jpeg_is_refused_even_with_a_complete_thumbnail_inside(progressive):
+    from models.media.errors import MediaError
+    from models.media.imaging import jpeg_end, read_image_info
+
+    data = _jpeg(progressive=progressive, thumbnail=True)
+    assert jpeg_end(data) == len(data)
+    cut = data[: int(len(data) * 0.7)]
+    assert b"\xff\xd9" in cut  # the thumbnail's end marker is still there
+    assert jpeg_end(cut) is None
+    with pytest.raises(MediaError) as err:
+        read_image_info(cut, "cut.jpg")
+    assert err.value.reason == "truncated"

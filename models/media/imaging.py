@@ -189,7 +189,9 @@ def read_image_info(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAUL
     sub = exif.get_ifd(_EXIF_IFD)
     dt = _parse_exif_datetime(sub.get(_TAG_DATETIME_ORIGINAL) or exif.get(306))
     offset = sub.get(_TAG_OFFSET_TIME_ORIGINAL)
-    if mime == "image/jpeg" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+    if mime == "image/jpeg" and jpeg_end(data) is None and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        # the image stops before its end marker (a file that ends with one but whose segments do not add up is
+        # left to the decoder: "corrupt")
         raise MediaError(name, "truncated", "JPEG has no end-of-image marker (FF D9)")
     flag = cv2.IMREAD_REDUCED_GRAYSCALE_8 if mime == "image/jpeg" else cv2.IMREAD_UNCHANGED
     if verify and cv2.imdecode(np.frombuffer(data, np.uint8), flag) is None:
@@ -205,6 +207,47 @@ def read_image_info(data: bytes, name: str = "<bytes>", max_pixels: int = DEFAUL
         exif_offset=offset.strip() if isinstance(offset, str) else None,
         has_alpha=has_alpha,
     )
+
+
+def jpeg_end(data: bytes) -> int | None:
+    """Offset just past the main image's end-of-image marker (``FF D9``) of a JPEG, or None when the image
+    stops before it (truncated). Walks the marker segments (ITU-T T.81 annex B): lengths of header segments
+    (so an EXIF thumbnail's own markers inside APP1 are skipped), entropy-coded data of each scan up to the
+    next marker (``FF 00`` stuffing and ``RST0-7`` belong to the data). Bytes after the end marker (phone
+    trailers such as Samsung's SEFT, padding) are allowed: the image itself is complete.
+    """
+    n = len(data)
+    if n < 4 or data[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 1 < n:
+        if data[i] != 0xFF:
+            return None
+        while i + 1 < n and data[i + 1] == 0xFF:  # fill bytes before a marker
+            i += 1
+        if i + 1 >= n:
+            return None
+        m = data[i + 1]
+        if m == 0xD9:
+            return i + 2
+        if m == 0x01 or 0xD0 <= m <= 0xD7:
+            i += 2
+            continue
+        if i + 3 >= n:
+            return None
+        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+        if m == 0xDA:  # start of scan: entropy-coded data up to the next marker
+            while True:
+                j = data.find(b"\xff", i)
+                if j < 0 or j + 1 >= n:
+                    return None
+                nxt = data[j + 1]
+                if nxt == 0x00 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
+                    i = j + (1 if nxt == 0xFF else 2)
+                    continue
+                i = j
+                break
+    return None
 
 
 def _reduced_flag(shorter_side_px: int, target_px: int | None) -> tuple[int, int]:
