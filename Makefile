@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # The team remote holds the raw data; pipeline outputs are rebuilt by `dvc repro`, not pulled.
 RAW := data/raw/camera_traps data/raw/acoustic data/raw/stations data/weights
 
-.PHONY: install run test test-browser test-pg serve mlflow lint clean
+.PHONY: install run test test-browser test-pg serve mlflow lint clean screenshots
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -49,6 +49,9 @@ lint: install
 
 serve: install
 	$(PY) -m serve
+
+screenshots: install  # every page in en + zh as PNG under docs/screenshots/ (seeded server, Debian's chromium)
+	$(PY) docs/screenshots/make_screenshots.py
 
 mlflow: install
 	mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000
