@@ -133,3 +133,22 @@ def seed_deployments(session: Session) -> list[str]:
                      for dep, st, kind, tz in UPLOAD_DEPLOYMENTS])
     session.commit()
     return [dep for dep, *_ in UPLOAD_DEPLOYMENTS]
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token a page's forms carry (``<input name="csrf_token" value=...>``)."""
+    import re
+
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def sign_in(client, db, role: str = "reviewer", name: str = "Li Wei") -> str:
+    """Sign a TestClient in through the ``/signin`` form with a new key of ``role``; returns the session's CSRF
+    token."""
+    from models.store.keys import create_key
+
+    key = create_key(db, role, name)
+    r = client.post("/signin", data={"api_key": key.token, "csrf_token": csrf_of(client.get("/signin").text),
+                                     "next": "/"}, follow_redirects=False)
+    assert r.status_code == 303
+    return csrf_of(client.get("/").text)

@@ -16,7 +16,8 @@ from models.store.alerts import record_alerts
 from models.store.db import Alert, Detection, Job, Media
 from models.store.keys import create_key
 from serve.app import create_app
-from tests.serve_helpers import jpeg_bytes, jpeg_with_exif_time, seed_database, wav_bytes
+from tests.serve_helpers import csrf_of as _csrf
+from tests.serve_helpers import jpeg_bytes, jpeg_with_exif_time, seed_database, sign_in, wav_bytes
 
 
 @pytest.fixture()
@@ -28,18 +29,6 @@ def desk(settings, db):
     with TestClient(create_app(settings)) as c:
         yield c, db, ids
 
-
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-def sign_in(c: TestClient, db, role: str, name: str) -> str:
-    """Sign ``c`` in through the form with a new key of ``role``; returns the session's CSRF token."""
-    key = create_key(db, role, name)
-    r = c.post("/signin", data={"api_key": key.token, "csrf_token": _csrf(c.get("/signin").text), "next": "/"},
-               follow_redirects=False)
-    assert r.status_code == 303
-    return _csrf(c.get("/").text)
 
 
 def _alert(db, detection_id: str) -> Alert:

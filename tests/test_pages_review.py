@@ -17,6 +17,7 @@ from models.store.review import ReviewError, confirm_many, history
 from models.taxonomy.catalogue import Catalogue
 from serve.app import create_app
 from tests.serve_helpers import seed_database
+from tests.serve_helpers import sign_in as _sign_in
 
 EVENT = "ev-s1-1"
 
@@ -71,17 +72,6 @@ def web(settings, db):
     with TestClient(create_app(settings)) as c:
         yield c, db, ids
 
-
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-def _sign_in(c, db, role: str = "reviewer", name: str = "Li Wei") -> str:
-    key = create_key(db, role, name)
-    r = c.post("/signin", data={"api_key": key.token, "csrf_token": _csrf(c.get("/signin").text), "next": "/"},
-               follow_redirects=False)
-    assert r.status_code == 303
-    return _csrf(c.get("/").text)
 
 
 def _det(db, detection: str) -> Detection:
