@@ -8,7 +8,12 @@
 # Usage: .ci/inference_only.sh [workdir]   (run from the repository root after `make install` and `dvc pull`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-work=${1:-$(mktemp -d /tmp/biodiv-lean.XXXXXX)}
+if [ -n "${1:-}" ]; then
+  work=$1
+else  # a temporary workdir (a ~0.9 GB venv) is removed on exit, so repeated runs do not fill the disk
+  work=$(mktemp -d /tmp/biodiv-lean.XXXXXX)
+  trap 'rm -rf "$work"' EXIT
+fi
 mkdir -p "$work/artifacts"
 .venv/bin/python - "$work/artifacts" <<'EOF'
 import sys
@@ -23,9 +28,9 @@ for modality in ("image", "audio"):
     export_onnx(out / f"{modality}_torch", out / f"{modality}_model_onnx")
 EOF
 python3 -m venv "$work/venv"
-"$work/venv/bin/python" -m pip install -q --upgrade pip
-"$work/venv/bin/python" -m pip install -q .
-"$work/venv/bin/python" -m pip install -q --no-deps silero-vad==6.2.3
+"$work/venv/bin/python" -m pip install -q --no-cache-dir --upgrade pip
+"$work/venv/bin/python" -m pip install -q --no-cache-dir .
+"$work/venv/bin/python" -m pip install -q --no-cache-dir --no-deps silero-vad==6.2.3
 cd "$work"
 if venv/bin/python -c "import torch" 2>/dev/null; then
   echo "inference-only install: torch is importable, it must not be" >&2
@@ -62,7 +67,7 @@ BIODIV_DATABASE_URL="sqlite:///$work/lean.db" BIODIV_IMAGE_BUNDLE="$work/artifac
   BIODIV_AUDIO_BUNDLE="$work/artifacts/audio_model_onnx" BIODIV_MEDIA_ROOT="$work/media" \
   venv/bin/python -m uvicorn --factory serve.app:create_app --host 127.0.0.1 --port "$port" --log-level warning &
 server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
+trap 'kill $server 2>/dev/null || true; [ -n "${1:-}" ] || rm -rf "$work"' EXIT
 for _ in $(seq 1 150); do
   if venv/bin/python -c "import httpx, sys; sys.exit(httpx.get('http://127.0.0.1:$port/health').status_code != 200)" \
       2>/dev/null; then
